@@ -1,0 +1,189 @@
+# duet — GNU make build.
+#
+#   make demo        install missing packages, build, train a tiny model on 2 ranks, sample
+#   make test        install missing packages, build, run the whole test suite
+#   make             build the library and the four binaries
+#   make CC=clang    same with clang;  make SAN=1 ...  ASan+UBSan build (in build/san)
+#   make bench       benchmarks (JSON lines; see bench/RESULTS.md)
+#   make deps        install missing Debian packages (as root), else print the apt line
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+SAN ?= 0
+OMP ?= 1
+NATIVE ?= 1
+NP ?= 2
+V ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+ifeq ($(SAN),1)
+BUILD := build/san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+BUILD := build
+OPT := -O3 -g
+ifeq ($(NATIVE),1)
+OPT += -march=native
+endif
+endif
+ifeq ($(OMP),1)
+OPT += -fopenmp
+endif
+
+PKGS_BLAS := $(shell pkg-config --cflags openblas 2>/dev/null)
+LIBS_BLAS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+
+CFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+              -Iinclude $(PKGS_BLAS) $(OPT) $(CFLAGS)
+LDLIBS_ALL := $(LIBS_BLAS) -lz -lm -lpthread $(LDLIBS)
+LDFLAGS_ALL := $(OPT) $(LDFLAGS)
+
+# Library: every src/<module>/*.c except the tools (thin mains) and the two
+# dist backends, which binaries pick: MPI for duet-train, serial elsewhere.
+LIB_SRC := $(sort $(filter-out src/tools/% src/dist/%,$(wildcard src/*/*.c)))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libduet.a
+DIST_MPI := $(BUILD)/obj/src/dist/dist_mpi.o
+DIST_SERIAL := $(BUILD)/obj/src/dist/dist_serial.o
+
+BIN_MPI := duet-train
+BIN_SERIAL := duet-prep duet-sample duet-eval
+BINS := $(addprefix $(BUILD)/bin/,$(BIN_MPI) $(BIN_SERIAL))
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_NAMES := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
+# Helpers shared by the unit and MPI suites (temp dirs, finite differences).
+TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/common/*.c))
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/main.o $(TEST_COMMON_OBJ)
+MPI_TEST_SRC := $(sort $(wildcard tests/mpi/test_*.c))
+MPI_TEST_OBJ := $(MPI_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/mpi/main.o $(TEST_COMMON_OBJ)
+TEST_BINS := $(BUILD)/tests/unit_tests $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests)
+
+.PHONY: all deps demo test check-unit check-mpi check-integration bench clean fuzz help
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+help:
+	@sed -n '3,9p' Makefile
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/common -MMD -MP -c $< -o $@
+
+$(DIST_MPI): src/dist/dist_mpi.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  AR   $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(addprefix $(BUILD)/bin/,$(BIN_MPI)): $(BUILD)/bin/%: $(BUILD)/obj/src/tools/%.o $(LIB) $(DIST_MPI)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(DIST_MPI) $(LIB) $(MPI_LIBS) $(LDLIBS_ALL)
+
+$(addprefix $(BUILD)/bin/,$(BIN_SERIAL)): $(BUILD)/bin/%: $(BUILD)/obj/src/tools/%.o $(LIB) $(DIST_SERIAL)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(DIST_SERIAL) $(LIB) $(LDLIBS_ALL)
+
+# ---- tests --------------------------------------------------------------
+# Each tests/unit/test_NAME.c defines `Suite *suite_NAME(void)`; the runner
+# gets the list from a generated header, so adding a file adds a suite.
+$(BUILD)/gen/unit_suites.h: $(UNIT_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(foreach n,$(UNIT_NAMES),'DUET_SUITE($(n))') > $@.tmp
+	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/gen/mpi_suites.h: $(MPI_TEST_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(foreach n,$(patsubst tests/mpi/test_%.c,%,$(MPI_TEST_SRC)),'DUET_SUITE($(n))') > $@.tmp
+	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/obj/tests/unit/main.o: tests/unit/main.c $(BUILD)/gen/unit_suites.h
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/common -I$(BUILD)/gen -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/mpi/main.o: tests/mpi/main.c $(BUILD)/gen/mpi_suites.h
+	@mkdir -p $(dir $@)
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/common -I$(BUILD)/gen -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/unit_tests: $(UNIT_OBJ) $(LIB) $(DIST_SERIAL)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(UNIT_OBJ) $(DIST_SERIAL) $(LIB) $(LIBS_CHECK) $(LDLIBS_ALL)
+
+$(BUILD)/tests/mpi_tests: $(MPI_TEST_OBJ) $(LIB) $(DIST_MPI)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(MPI_TEST_OBJ) $(DIST_MPI) $(LIB) $(MPI_LIBS) $(LIBS_CHECK) $(LDLIBS_ALL)
+
+# mpirun settings for local runs on this machine (root, few cores); never
+# forced on cluster users, who use launch/ directly.
+LOCAL_MPIRUN := launch/duet-mpirun.sh
+
+check-unit: $(BUILD)/tests/unit_tests
+	DUET_BUILD=$(BUILD) $(BUILD)/tests/unit_tests
+
+check-mpi: $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests)
+	$(if $(MPI_TEST_SRC),$(LOCAL_MPIRUN) -np $(NP) $(BUILD)/tests/mpi_tests)
+
+check-integration: all
+	@for t in $(sort $(wildcard tests/integration/test_*.sh)); do \
+	  echo "== $$t"; DUET_BUILD=$(BUILD) sh $$t || exit 1; done
+
+# The whole suite, from a fresh clone: packages, build, unit tests, MPI
+# tests, integration tests.
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-mpi
+	@$(MAKE) --no-print-directory check-integration
+
+# ---- demo ---------------------------------------------------------------
+DEMO := build/demo
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh launch/demo.sh $(BUILD) $(DEMO)
+
+# ---- packages -----------------------------------------------------------
+DEB_PKGS := gcc libc6-dev make libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev check pkg-config
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "deps: missing Debian packages:$$missing"; \
+	  echo "deps: run as root:  apt-get install -y --no-install-recommends$$missing"; \
+	  exit 1; \
+	fi
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { puts("duet-sample: not yet"); return 1; }

@@ -1,0 +1,108 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <math.h>
+
+#include "duet/util.h"
+
+char *test_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/duet-test-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpl))
+        duet_fatal("mkdtemp(%s) failed", tmpl);
+    return duet_strdup(tmpl);
+}
+
+void test_rmtree(const char *path)
+{
+    if (!path || !*path || strcmp(path, "/") == 0)
+        return;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+char *test_write_file(const char *dir, const char *name, const void *data, size_t n)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *path = duet_malloc(len);
+    snprintf(path, len, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0)
+        duet_fatal("cannot write %s", path);
+    return path;
+}
+
+void *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = duet_malloc(cap);
+    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap)
+            buf = duet_realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    if (n)
+        *n = len;
+    return buf;
+}
+
+char *test_bin(const char *name)
+{
+    const char *b = getenv("DUET_BUILD");
+    size_t len = strlen(name) + 4096;
+    char *p = duet_malloc(len);
+    snprintf(p, len, "%s/bin/%s", b && *b ? b : "build", name);
+    return p;
+}
+
+int test_run(const char *cmd, char **out)
+{
+    size_t len = strlen(cmd) + 16;
+    char *full = duet_malloc(len);
+    snprintf(full, len, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    free(full);
+    if (!p)
+        return -1;
+    size_t cap = 1 << 12, n = 0, got;
+    char *buf = duet_malloc(cap);
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap)
+            buf = duet_realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return -1;
+}
+
+double test_max_rel_err(const float *a, const float *b, size_t n, double floor)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double s = fmax(fabs((double)b[i]), floor);
+        if (!(d / s <= m)) /* also catches NaN */
+            m = isnan(d) ? INFINITY : d / s;
+    }
+    return m;
+}

@@ -1,0 +1,28 @@
+/* Helpers shared by the Check suites. */
+#ifndef DUET_TESTUTIL_H
+#define DUET_TESTUTIL_H
+
+#include <stddef.h>
+
+/* A fresh empty directory for this test (under $TMPDIR or /tmp); the caller
+ * owns the returned string. Removed recursively by test_rmtree. */
+char *test_tmpdir(void);
+void test_rmtree(const char *path);
+
+/* Writes n bytes to dir/name; returns the malloc'ed full path. */
+char *test_write_file(const char *dir, const char *name, const void *data, size_t n);
+/* Reads a whole file; *n receives its size. NULL if unreadable. */
+void *test_read_file(const char *path, size_t *n);
+
+/* Path of a built binary, e.g. test_bin("duet-train"): $DUET_BUILD/bin/NAME
+ * (DUET_BUILD defaults to "build"). Caller frees. */
+char *test_bin(const char *name);
+
+/* Runs a shell command, capturing stdout+stderr into *out (malloc'ed, may be
+ * NULL). Returns the exit status (or 128+signal). */
+int test_run(const char *cmd, char **out);
+
+/* Max of |a-b| / max(|b|, floor) over n elements. */
+double test_max_rel_err(const float *a, const float *b, size_t n, double floor);
+
+#endif
