@@ -67,7 +67,7 @@ MPI_TEST_SRC := $(sort $(wildcard tests/mpi/test_*.c))
 MPI_TEST_OBJ := $(MPI_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/mpi/main.o $(TEST_COMMON_OBJ)
 TEST_BINS := $(BUILD)/tests/unit_tests $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests)
 
-.PHONY: all deps demo test check-unit check-mpi check-integration bench clean fuzz help
+.PHONY: all deps demo test check-unit check-mpi check-integration bench clean help
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -159,6 +159,19 @@ test: deps
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-mpi
 	@$(MAKE) --no-print-directory check-integration
+
+# ---- benchmarks -----------------------------------------------------------
+# bench/NAME.c -> $(BUILD)/bench/NAME (serial); `make bench` runs every
+# bench/bench_*.sh in order, each printing JSON lines (see bench/RESULTS.md).
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB) $(DIST_SERIAL)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(DIST_SERIAL) $(LIB) $(LDLIBS_ALL)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@for s in $(sort $(wildcard bench/bench_*.sh)); do DUET_BUILD=$(BUILD) sh $$s || exit 1; done
 
 # ---- demo ---------------------------------------------------------------
 DEMO := build/demo
