@@ -37,6 +37,7 @@
     X(STR, val_data, "", 0, 0, NULL, T, "validation shards (same forms as train_data); empty: no validation") \
     X(ENUM, data_mode, "packed", 0, 0, "packed|document", T, "packed: token stream cut into seq_len windows; document: one document per window, PAD-filled") \
     X(INT, seq_len, "64", 2, 65536, NULL, T, "sequence length L in tokens") \
+    X(INT, src_len, "16", 1, 65536, NULL, T, "source length in tokens for paired (seq2seq) data") \
     \
     /* ---- model backbone ---- */ \
     X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm", T, "training objective") \
@@ -49,6 +50,11 @@
     X(ENUM, pos, "rope", 0, 0, "rope|learned", T, "position encoding") \
     X(ENUM, time_cond, "adaln", 0, 0, "adaln|add", T, "how time conditions a denoiser") \
     X(FLOAT, init_std, "0.02", 0, 1, NULL, T, "standard deviation of weight initialization") \
+    \
+    /* ---- objectives: masked diffusion (mdlm) ---- */ \
+    X(ENUM, mask_schedule, "loglinear", 0, 0, "loglinear|cosine", T, "masking schedule alpha(t) of masked diffusion") \
+    X(FLOAT, mask_eps, "1e-3", 0, 0.5, NULL, T, "floor delta of the masking schedule") \
+    X(FLOAT, t_eps, "1e-3", 1e-6, 0.5, NULL, T, "smallest diffusion time drawn in training") \
     \
     /* ---- optimizer ---- */ \
     X(INT, steps, "1000", 1, 2147483647, NULL, T, "optimizer steps to train for") \
@@ -87,6 +93,7 @@
     X(INT, n_samples, "8", 1, 100000000, NULL, S, "number of samples to generate") \
     X(INT, sample_steps, "0", 0, 1000000, NULL, S, "denoising steps (0 = the objective's default)") \
     X(INT, sample_len, "0", 0, 65536, NULL, S, "tokens per sample (0 = seq_len of the checkpoint)") \
+    X(INT, sample_batch, "64", 1, 65536, NULL, S | E, "sequences generated or scored per forward pass") \
     X(FLOAT, temperature, "1", 0, 100, NULL, S, "sampling temperature (AR)") \
     X(INT, top_k, "0", 0, 1048576, NULL, S, "top-k filtering (0 = off)") \
     X(FLOAT, top_p, "1", 0, 1, NULL, S, "nucleus filtering (1 = off)") \
