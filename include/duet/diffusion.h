@@ -8,6 +8,7 @@
 #ifndef DUET_DIFFUSION_H
 #define DUET_DIFFUSION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- masked diffusion (SPEC 3.3) ---- */
@@ -28,5 +29,36 @@ double duet_mask_unmask_prob(duet_mask_schedule s, double delta, double t, doubl
  * ((u + g/G) mod 1) (1 - t_eps) + t_eps, with one u per step drawn from
  * (seed, step, DUET_SAMPLE_SHARED, DUET_STREAM_TIME). */
 double duet_lowdisc_time(uint64_t seed, uint32_t step, uint32_t g, int G, double t_eps);
+
+/* ---- Gaussian (variance-preserving) diffusion (SPEC 2.2, 2.8) ---- */
+
+typedef enum { DUET_VP_TAN_D = 0, DUET_VP_COSINE = 1, DUET_VP_SQRT = 2 } duet_vp_kind;
+
+typedef struct duet_vp {
+    duet_vp_kind kind;
+    double d; /* tan-d scale (9 by default) */
+} duet_vp;
+
+/* Parses "tan-d" | "cosine" | "sqrt"; returns -1 for anything else. */
+int duet_vp_parse(const char *name, double d, duet_vp *out);
+/* alpha_t and sigma_t with alpha^2 + sigma^2 = 1, t in [0, 1]:
+ *   tan-d:  alpha = 1/sqrt(1 + d^2 tan^2(pi t/2)), tan evaluated at
+ *           min(t, 0.9999); alpha(1) = 0
+ *   cosine: alpha = cos(pi t/2)
+ *   sqrt:   alpha^2 = clip(1 - sqrt(t + 1e-4), 0, 1) */
+void duet_vp_alpha_sigma(const duet_vp *s, double t, double *alpha, double *sigma);
+
+/* One reverse step from time t to s < t given the prediction x0_hat (n
+ * floats; x updated in place). DDIM with eta (0: deterministic); z is
+ * standard normal noise (may be NULL when eta = 0). */
+void duet_ddim_step(float *x, const float *x0_hat, const float *z, size_t n, double a_t,
+                    double s_t, double a_s, double s_s, double eta);
+/* Ancestral DDPM posterior step (SPEC 2.8): x = mu + sqrt(v) z. */
+void duet_ddpm_step(float *x, const float *x0_hat, const float *z, size_t n, double a_t,
+                    double s_t, double a_s, double s_s);
+/* The DDIM noise scale c and the DDPM variance v of a step (for tests and
+ * for callers that draw their own noise). */
+double duet_ddim_c(double a_t, double s_t, double a_s, double s_s, double eta);
+double duet_ddpm_var(double a_t, double s_t, double a_s, double s_s);
 
 #endif
