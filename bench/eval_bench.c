@@ -129,7 +129,11 @@ int main(int argc, char **argv)
     double t0 = duet_now();
     duet_diversity d;
     duet_diversity_compute(&cand, &d);
-    line("div", duet_now() - t0, d.div, extra);
+    double t_div = duet_now() - t0;
+    snprintf(extra, sizeof extra, "\"n_texts\": %zu, \"words\": %d, \"tokens_per_text\": %.1f", n,
+             words, (double)d.total[0] / (double)n);
+    line("div", t_div, d.div, extra);
+    snprintf(extra, sizeof extra, "\"n_texts\": %zu, \"words\": %d", n, words);
 
     t0 = duet_now();
     double sb = duet_self_bleu(&cand);
