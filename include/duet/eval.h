@@ -47,9 +47,10 @@ const char *duet_texts_get(const duet_texts *t, size_t i, size_t *len);
 /* Appends the texts of a file (gzip-compressed files are read transparently).
  * format: "lines" (one text per line, a trailing '\r' removed, empty lines
  * are empty texts), "jsonl" (one JSON object per line, the string member
- * `field`; blank lines skipped), or "auto" (jsonl when the name ends in
- * .jsonl or .jsonl.gz, else lines). A file with no texts, a malformed JSON
- * line or a missing field is an error naming path:line. */
+ * `field`, NULL or "" meaning "text"; blank lines skipped), or "auto" / NULL
+ * (jsonl when the name ends in .jsonl or .jsonl.gz, else lines). A file
+ * with no texts, a malformed JSON line or a missing field is an error
+ * naming path:line, and then nothing is appended. */
 int duet_texts_read(duet_texts *t, const char *path, const char *format, const char *field,
                     duet_err *err);
 
@@ -113,9 +114,10 @@ double duet_self_bleu(const duet_texts *t);
 /* --------------------------------------------------------- memorisation */
 
 /* Set of 64-bit hashes of the §6.4 4-grams (case kept) of a reference
- * corpus. Memory is about 16 bytes per distinct 4-gram (open addressing at
- * load <= 1/2); the corpus itself is streamed and never held. Two distinct
- * 4-grams share a hash with probability ~2^-64 per pair. */
+ * corpus. Memory is 16-32 bytes per distinct 4-gram (open addressing, load
+ * between 1/4 and 1/2; while the table doubles the old one is also held);
+ * the corpus itself is streamed and never held. Two distinct 4-grams share
+ * a hash with probability ~2^-64 per pair. */
 typedef struct duet_ngram_set duet_ngram_set;
 
 duet_ngram_set *duet_ngram_set_create(void);
@@ -214,8 +216,8 @@ typedef struct duet_mauve {
  * bitwise independent of the order of the samples; every reduction has a
  * fixed order, so it is also independent of the thread count (OpenMP's
  * default team size is used for the covariance, projection and k-means
- * assignment). Error on a
- * non-finite feature or n_p = 0 or n_q = 0. */
+ * assignment; the eigensolver runs on one OpenBLAS thread). Error on a
+ * non-finite feature, n_p = 0 or n_q = 0, k > n_p + n_q, or bad options. */
 int duet_mauve_compute(const float *P, size_t n_p, const float *Q, size_t n_q, size_t D,
                        const duet_mauve_opts *o, duet_mauve *out, duet_err *err);
 
@@ -246,7 +248,8 @@ double duet_kmeans(const float *X, size_t n, size_t d, size_t k, int restarts, i
  * counts - 1, its centroid copied, the copy's coordinates multiplied by
  * 1 + 1/1024, 1 - 1/1024, ... alternately and the donor's by the opposite
  * factors; the copy gets counts[donor] / 2 (floor) and the donor keeps the
- * rest. Returns the number of re-seeded clusters. */
+ * rest. Draws are keyed by (seed, restart, iter). Clusters stay empty only
+ * if no cluster has two rows. Returns the number of re-seeded clusters. */
 size_t duet_kmeans_reseed_empty(float *centroids, size_t *counts, size_t k, size_t d,
                                 uint64_t seed, uint32_t restart, uint32_t iter);
 
@@ -267,7 +270,8 @@ typedef struct duet_report {
 void duet_report_free(duet_report *r);
 void duet_report_num(duet_report *r, const char *name, double value);
 void duet_report_str(duet_report *r, const char *name, const char *value);
-/* One line: {"name": value, ...}\n (numbers with 17 significant digits). */
+/* One line: {"name": value, ...}\n (numbers in the fewest digits, up to
+ * 17, that read back exactly). */
 int duet_report_write_json(const duet_report *r, FILE *f);
 /* Aligned two-column table for humans. */
 int duet_report_write_table(const duet_report *r, FILE *f);

@@ -39,6 +39,19 @@ void duet_report_free(duet_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Shortest of %.15g / %.16g / %.17g that reads back as the same double, so
+ * 0.1 prints as 0.1 and nothing is lost. */
+static void write_number(FILE *f, double v)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
 int duet_report_write_json(const duet_report *r, FILE *f)
 {
     fputc('{', f);
@@ -51,7 +64,7 @@ int duet_report_write_json(const duet_report *r, FILE *f)
         if (it->str)
             duet_json_write_string(f, it->str, strlen(it->str));
         else if (isfinite(it->num))
-            fprintf(f, "%.17g", it->num);
+            write_number(f, it->num);
         else
             fputs("null", f); /* JSON has no NaN / Infinity */
     }

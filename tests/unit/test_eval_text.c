@@ -197,13 +197,18 @@ START_TEST(report_output)
     duet_report_num(&r, "mauve", NAN);
     duet_report_num(&r, "n", 1000);
     duet_report_str(&r, "samples", "a\"b.txt");
+    duet_report_num(&r, "x", 0.1);
+    duet_report_num(&r, "third", 1.0 / 3);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     ck_assert_int_eq(duet_report_write_json(&r, f), 0);
     fclose(f);
+    /* numbers in the fewest digits that read back exactly */
     ck_assert_str_eq(buf, "{\"ppl_trim\": 12.5, \"mauve\": null, \"n\": 1000, "
-                          "\"samples\": \"a\\\"b.txt\"}\n");
+                          "\"samples\": \"a\\\"b.txt\", \"x\": 0.1, "
+                          "\"third\": 0.3333333333333333}\n");
+    ck_assert_double_eq(strtod(strstr(buf, "0.333"), NULL), 1.0 / 3);
     free(buf);
     f = open_memstream(&buf, &len);
     ck_assert_int_eq(duet_report_write_table(&r, f), 0);
@@ -213,7 +218,9 @@ START_TEST(report_output)
                           "ppl_trim  12.5\n"
                           "mauve     n/a\n"
                           "n         1000\n"
-                          "samples   a\"b.txt\n");
+                          "samples   a\"b.txt\n"
+                          "x         0.1\n"
+                          "third     0.333333\n");
     free(buf);
     duet_report_free(&r);
 }
