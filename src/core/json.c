@@ -221,13 +221,17 @@ int duet_json_get_string(const char *line, size_t len, const char *field, char *
             int rc = parse_string(&c, key, &klen);
             int match = rc == 0 && klen == flen && memcmp(key, field, flen) == 0;
             free(key);
-            if (rc != 0)
-                return duet_errf(err, "malformed JSON object key at byte %zu",
-                                 (size_t)(kstart - line));
             skip_ws(&c);
-            if (c.p >= c.end || *c.p != ':')
-                return duet_errf(err, "malformed JSON: expected ':' at byte %zu",
-                                 (size_t)(c.p - line));
+            if (rc != 0 || c.p >= c.end || *c.p != ':') {
+                if (found) { /* a later member is broken: drop the value */
+                    free(*out);
+                    *out = NULL;
+                }
+                return rc != 0 ? duet_errf(err, "malformed JSON object key at byte %zu",
+                                           (size_t)(kstart - line))
+                               : duet_errf(err, "malformed JSON: expected ':' at byte %zu",
+                                           (size_t)(c.p - line));
+            }
             c.p++;
             skip_ws(&c);
             if (match && !found) {
