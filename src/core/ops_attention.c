@@ -41,10 +41,7 @@ static void masked_softmax_row(float *s, int Tk, int jend, const uint8_t *valid)
     if (valid)
         for (int j = 0; j < jend; j++)
             s[j] = valid[j] ? s[j] : -INFINITY;
-    float m = -INFINITY;
-    DUET_SIMD_REDUCE(max, m)
-    for (int j = 0; j < Tk; j++)
-        m = s[j] > m ? s[j] : m;
+    float m = duet_max_row(s, Tk);
     if (m == -INFINITY) {
         for (int j = 0; j < Tk; j++)
             s[j] = 0.0f;

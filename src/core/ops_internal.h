@@ -69,6 +69,25 @@ static inline float duet_expf(float x)
     return x != x ? x : y;
 }
 
+/* Max of x[0..n) (-inf if n = 0). Max is exact in any order, so 16
+ * independent lanes let compilers vectorise it without fast-math. */
+static inline float duet_max_row(const float *x, int n)
+{
+    float lane[16];
+    for (int l = 0; l < 16; l++)
+        lane[l] = -INFINITY;
+    int j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 16; l++)
+            lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+    for (; j < n; j++)
+        lane[0] = x[j] > lane[0] ? x[j] : lane[0];
+    float m = lane[0];
+    for (int l = 1; l < 16; l++)
+        m = lane[l] > m ? lane[l] : m;
+    return m;
+}
+
 static inline float duet_sigmoidf(float x) { return 1.0f / (1.0f + duet_expf(-x)); }
 
 /* Threads: BLAS calls made from inside OpenMP loops (per-head attention

@@ -15,12 +15,10 @@
 static double xent_row(float *dl, const float *l, int32_t t, float w, float scale, int V,
                        int forbid)
 {
-    float m = -INFINITY;
-    DUET_SIMD_REDUCE(max, m)
-    for (int j = 0; j < V; j++) {
-        float x = j == forbid ? -INFINITY : l[j];
-        m = x > m ? x : m;
-    }
+    /* the max (which only shifts exp's argument) skips the forbidden logit */
+    float m = forbid >= 0 && forbid < V
+                  ? fmaxf(duet_max_row(l, forbid), duet_max_row(l + forbid + 1, V - forbid - 1))
+                  : duet_max_row(l, V);
     const float lt = l[t];
     float sum = 0.0f;
     if (dl) {
