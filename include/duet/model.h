@@ -78,6 +78,7 @@ typedef struct duet_time_embed {
     size_t off_w1, off_b1, off_w2, off_b2;
     int max_n;
     float *e, *pre, *act; /* caches [max_n, dt], [max_n, dim], [max_n, dim] */
+    float *ws;            /* backward scratch [2, max_n, dim] */
 } duet_time_embed;
 
 void duet_time_embed_create(duet_time_embed *te, duet_params *p, const char *prefix, int dim,
@@ -86,7 +87,9 @@ void duet_time_embed_free(duet_time_embed *te);
 /* s[n] is the scaled time (1000 t, or t*1000/T); out [n, dim]. */
 void duet_time_embed_forward(duet_time_embed *te, const float *W, float *out, const float *s,
                              int n);
-void duet_time_embed_backward(duet_time_embed *te, float *dW, const float *dout, int n);
+/* Parameter gradients only (s is data); W as given to the forward. */
+void duet_time_embed_backward(duet_time_embed *te, const float *W, float *dW, const float *dout,
+                              int n);
 
 /* ----------------------------------------------------------------- stack */
 
