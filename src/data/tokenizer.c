@@ -56,8 +56,7 @@ struct duet_tokenizer {
     uint8_t *tok_len;
     char *tok_bytes;
     /* Open-addressing map (left, right) -> merge rank. */
-    uint64_t *pm_key;      /* (left << 32 | right) + 1; 0 = empty slot */
-    uint32_t *pm_rank;
+    uint64_t *pm;          /* pair_key(left, right) << 21 | rank; 0 = empty */
     uint64_t pm_mask;
     duet_tok_encoder *enc; /* for duet_tokenizer_encode, made on first use */
 };
@@ -74,13 +73,21 @@ static inline uint64_t mix64(uint64_t x)
 
 #define NO_RANK UINT32_MAX
 
+/* Ids and ranks are below 2^21 (TOK_MAX_MERGES), so a slot of the pair map
+ * packs key and rank in 8 bytes and the map of an 8k vocabulary stays in L2. */
+static inline uint64_t pair_key(uint32_t a, uint32_t b)
+{
+    return ((uint64_t)a << 21 | b) + 1;
+}
+
 static inline uint32_t pair_rank(const duet_tokenizer *t, uint32_t a, uint32_t b)
 {
-    uint64_t key = ((uint64_t)a << 32 | b) + 1;
+    uint64_t key = pair_key(a, b);
     for (uint64_t h = mix64(key) & t->pm_mask;; h = (h + 1) & t->pm_mask) {
-        if (t->pm_key[h] == key)
-            return t->pm_rank[h];
-        if (t->pm_key[h] == 0)
+        uint64_t slot = t->pm[h];
+        if (slot >> 21 == key)
+            return (uint32_t)(slot & ((1u << 21) - 1));
+        if (slot == 0)
             return NO_RANK;
     }
 }
@@ -125,8 +132,7 @@ void duet_tokenizer_free(duet_tokenizer *t)
     free(t->tok_off);
     free(t->tok_len);
     free(t->tok_bytes);
-    free(t->pm_key);
-    free(t->pm_rank);
+    free(t->pm);
     free(t);
 }
 
@@ -147,8 +153,7 @@ duet_tokenizer *duet_tok_from_merges(const uint32_t *merges, uint32_t nmerges, c
     uint64_t size = 2;
     while (size < 2 * (uint64_t)nmerges + 2)
         size *= 2;
-    t->pm_key = duet_calloc(size, sizeof *t->pm_key);
-    t->pm_rank = duet_calloc(size, sizeof *t->pm_rank);
+    t->pm = duet_calloc(size, sizeof *t->pm);
     t->pm_mask = size - 1;
 
     size_t total = 256;
@@ -168,16 +173,16 @@ duet_tokenizer *duet_tok_from_merges(const uint32_t *merges, uint32_t nmerges, c
         }
         t->tok_len[id] = (uint8_t)len;
         total += len;
-        uint64_t key = ((uint64_t)a << 32 | b) + 1, h = mix64(key) & t->pm_mask;
-        while (t->pm_key[h] != 0 && t->pm_key[h] != key)
-            h = (h + 1) & t->pm_mask;
-        if (t->pm_key[h] == key) {
-            duet_errf(err, "%s: inconsistent merges %u and %u: both join (%u, %u)", what,
-                      t->pm_rank[h], k, a, b);
+        uint32_t prev = pair_rank(t, a, b);
+        if (prev != NO_RANK) {
+            duet_errf(err, "%s: inconsistent merges %u and %u: both join (%u, %u)", what, prev,
+                      k, a, b);
             goto fail;
         }
-        t->pm_key[h] = key;
-        t->pm_rank[h] = k;
+        uint64_t key = pair_key(a, b), h = mix64(key) & t->pm_mask;
+        while (t->pm[h] != 0)
+            h = (h + 1) & t->pm_mask;
+        t->pm[h] = key << 21 | k;
     }
     /* Token bytes: bytes first, then each merge as the concatenation. */
     t->tok_bytes = duet_malloc(total);
@@ -322,15 +327,21 @@ const char *duet_tokenizer_token_bytes(const duet_tokenizer *t, int32_t id, size
 
 /* -------------------------------------------------------------- encoding */
 
-/* Cache entry: the word's bytes and ids live in the two arenas. */
+/* Cache entry (16 bytes, so the table stays in L2): the word's bytes and
+ * ids live in the two arenas. */
 typedef struct cache_slot {
-    uint64_t hash;
+    uint32_t hash;   /* high bits of the word hash */
     uint32_t key_off, tok_off;
     uint8_t key_len; /* 0 = empty (words are never empty) */
     uint8_t ntok;
 } cache_slot;
 
+/* When full, new words are encoded without being cached (the frequent
+ * words of a text are among the first seen); after as many such misses as
+ * the cache holds, it is emptied, to follow a change of vocabulary. */
+#ifndef CACHE_SLOTS
 #define CACHE_SLOTS ((size_t)1 << 18)
+#endif
 #define CACHE_MAX_ENTRIES (CACHE_SLOTS / 2)
 
 struct duet_tok_encoder {
@@ -341,6 +352,8 @@ struct duet_tok_encoder {
     size_t keys_n, keys_cap;
     int32_t *toks;
     size_t toks_n, toks_cap;
+    size_t full_misses;
+    int32_t scratch[DUET_TOK_MAX_WORD];
 };
 
 duet_tok_encoder *duet_tok_encoder_create(const duet_tokenizer *t)
@@ -400,9 +413,12 @@ static size_t bpe_word(const duet_tokenizer *t, const uint8_t *w, size_t n, int3
         if (rank[best] == NO_RANK)
             break;
         s[best] = (int32_t)(DUET_TOK_NBASE + rank[best]);
-        memmove(s + best + 1, s + best + 2, (n - best - 2) * sizeof *s);
-        if (n >= best + 3) /* ranks of the pairs right of the join move left by one */
-            memmove(rank + best + 1, rank + best + 2, (n - best - 3) * sizeof *rank);
+        /* Symbols and pair ranks right of the join move left by one (words
+         * are short: a plain loop beats a memmove call). */
+        for (size_t i = best + 1; i + 1 < n; i++) {
+            s[i] = s[i + 1];
+            rank[i] = rank[i + 1];
+        }
         n--;
         if (best > 0)
             rank[best - 1] = pair_rank(t, (uint32_t)s[best - 1], (uint32_t)s[best]);
@@ -415,7 +431,7 @@ static size_t bpe_word(const duet_tokenizer *t, const uint8_t *w, size_t n, int3
 static void cache_clear(duet_tok_encoder *e)
 {
     memset(e->slots, 0, CACHE_SLOTS * sizeof *e->slots);
-    e->used = e->keys_n = e->toks_n = 0;
+    e->used = e->keys_n = e->toks_n = e->full_misses = 0;
 }
 
 /* Ids of one word, from the cache or computed and cached. */
@@ -427,12 +443,17 @@ static const int32_t *encode_word(duet_tok_encoder *e, const uint8_t *w, size_t 
         cache_slot *c = &e->slots[i];
         if (c->key_len == 0)
             break;
-        if (c->hash == h && c->key_len == n && memcmp(e->keys + c->key_off, w, n) == 0) {
+        if (c->hash == (uint32_t)(h >> 32) && c->key_len == n &&
+            memcmp(e->keys + c->key_off, w, n) == 0) {
             *ntok = c->ntok;
             return e->toks + c->tok_off;
         }
     }
     if (e->used >= CACHE_MAX_ENTRIES) {
+        if (++e->full_misses <= CACHE_MAX_ENTRIES) {
+            *ntok = bpe_word(e->t, w, n, e->scratch);
+            return e->scratch;
+        }
         cache_clear(e);
         i = (size_t)h & (CACHE_SLOTS - 1);
     }
@@ -445,7 +466,7 @@ static const int32_t *encode_word(duet_tok_encoder *e, const uint8_t *w, size_t 
         e->toks = duet_realloc(e->toks, e->toks_cap * sizeof *e->toks);
     }
     cache_slot *c = &e->slots[i];
-    c->hash = h;
+    c->hash = (uint32_t)(h >> 32);
     c->key_off = (uint32_t)e->keys_n;
     c->key_len = (uint8_t)n;
     c->tok_off = (uint32_t)e->toks_n;
