@@ -31,13 +31,14 @@
     X(STR, out_dir, "data", 0, 0, NULL, P, "output directory for shards") \
     X(INT, num_shards, "4", 1, 65536, NULL, P, "number of training shard files") \
     X(FLOAT, val_fraction, "0.01", 0, 0.5, NULL, P, "fraction of documents held out for validation (deterministic)") \
+    X(STR, val_input, "", 0, 0, NULL, P, "validation text files, comma-separated; if set, all of input is training data and val_fraction is unused") \
     \
     /* ---- data: what the trainer reads ---- */ \
     X(STR, train_data, "", 0, 0, NULL, T, "training shards: a shard file, a directory, or a prefix such as data/train") \
     X(STR, val_data, "", 0, 0, NULL, T, "validation shards (same forms as train_data); empty: no validation") \
     X(ENUM, data_mode, "packed", 0, 0, "packed|document", T, "packed: token stream cut into seq_len windows; document: one document per window, PAD-filled") \
     X(INT, seq_len, "64", 2, 65536, NULL, T, "sequence length L in tokens") \
-    X(INT, src_len, "16", 1, 65536, NULL, T, "source length in tokens for paired (seq2seq) data") \
+    X(INT, src_len, "0", 0, 65536, NULL, T, "source length in tokens for paired (seq2seq) data; 0 = no source") \
     \
     /* ---- model backbone ---- */ \
     X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm", T, "training objective") \
