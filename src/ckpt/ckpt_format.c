@@ -4,6 +4,12 @@
 #include <string.h>
 #include <zlib.h>
 
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
 static void put_u32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -14,6 +20,11 @@ static void put_u64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
 }
 
 static uint32_t get_u32(const uint8_t *p)
@@ -64,7 +75,8 @@ void duet_ckpt_fmt_put_entry(uint8_t out[DUET_CKPT_ENTRY_SIZE], const duet_ckpt_
     put_u64(out + 40, e->comp_size);
     put_u64(out + 48, e->raw_size);
     put_u32(out + 56, e->crc32);
-    put_u32(out + 60, e->method);
+    put_u16(out + 60, e->method);
+    put_u16(out + 62, e->elem_size);
 }
 
 void duet_ckpt_fmt_get_entry(const uint8_t in[DUET_CKPT_ENTRY_SIZE], duet_ckpt_fmt_entry *e)
@@ -74,7 +86,8 @@ void duet_ckpt_fmt_get_entry(const uint8_t in[DUET_CKPT_ENTRY_SIZE], duet_ckpt_f
     e->comp_size = get_u64(in + 40);
     e->raw_size = get_u64(in + 48);
     e->crc32 = get_u32(in + 56);
-    e->method = get_u32(in + 60);
+    e->method = get_u16(in + 60);
+    e->elem_size = get_u16(in + 62);
 }
 
 uint32_t duet_ckpt_fmt_table_crc(const uint8_t *buf, size_t len)
@@ -85,6 +98,22 @@ uint32_t duet_ckpt_fmt_table_crc(const uint8_t *buf, size_t len)
     crc = crc32_z(crc, zero, sizeof zero);
     crc = crc32_z(crc, buf + DUET_CKPT_CRC_FIELD + 4, len - DUET_CKPT_CRC_FIELD - 4);
     return (uint32_t)crc;
+}
+
+void duet_ckpt_fmt_shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t elem)
+{
+    size_t count = n / elem;
+    for (size_t i = 0; i < count; i++)
+        for (size_t k = 0; k < elem; k++)
+            out[k * count + i] = in[i * elem + k];
+}
+
+void duet_ckpt_fmt_unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t elem)
+{
+    size_t count = n / elem;
+    for (size_t i = 0; i < count; i++)
+        for (size_t k = 0; k < elem; k++)
+            out[i * elem + k] = in[k * count + i];
 }
 
 int duet_ckpt_fmt_set_name(uint8_t field[DUET_CKPT_NAME_MAX], const char *name)

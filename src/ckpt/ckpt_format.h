@@ -35,7 +35,8 @@ typedef struct duet_ckpt_fmt_header {
 typedef struct duet_ckpt_fmt_entry {
     uint8_t name[DUET_CKPT_NAME_MAX];
     uint64_t offset, comp_size, raw_size;
-    uint32_t crc32, method;
+    uint32_t crc32;
+    uint16_t method, elem_size;
 } duet_ckpt_fmt_entry;
 
 void duet_ckpt_fmt_put_header(uint8_t out[DUET_CKPT_HEADER_SIZE], const duet_ckpt_fmt_header *h);
@@ -46,6 +47,11 @@ void duet_ckpt_fmt_get_entry(const uint8_t in[DUET_CKPT_ENTRY_SIZE], duet_ckpt_f
 /* CRC of buf[0..len) = header followed by the table, with the 4 bytes of the
  * CRC field counted as zeros. len >= DUET_CKPT_HEADER_SIZE. */
 uint32_t duet_ckpt_fmt_table_crc(const uint8_t *buf, size_t len);
+
+/* Byte shuffle of n bytes (a multiple of elem) of elem-byte numbers: byte k
+ * of element i goes to out[k * (n / elem) + i]. unshuffle inverts it. */
+void duet_ckpt_fmt_shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t elem);
+void duet_ckpt_fmt_unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t elem);
 
 /* Copies a name of at most DUET_CKPT_NAME_MAX-1 bytes into a NUL-padded
  * field; -1 if it is too long. */

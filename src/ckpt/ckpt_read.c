@@ -101,9 +101,14 @@ static int check_entry(const duet_ckpt *h, size_t i, const duet_ckpt_fmt_entry *
         if (strcmp(h->sections[j].name, name) == 0)
             return duet_errf(err, "%s: corrupt section table: section '%s' appears twice", path,
                              name);
-    if (fe->method != DUET_CKPT_STORED && fe->method != DUET_CKPT_ZLIB)
+    if (fe->method > DUET_CKPT_SHUFFLED)
         return duet_errf(err, "%s: section '%s': unknown compression method %u", path, name,
                          fe->method);
+    if ((fe->elem_size != 1 && fe->elem_size != 2 && fe->elem_size != 4 && fe->elem_size != 8) ||
+        fe->raw_size % fe->elem_size != 0 ||
+        (fe->method == DUET_CKPT_SHUFFLED && fe->elem_size == 1))
+        return duet_errf(err, "%s: section '%s': invalid element size %u for %llu bytes (method %u)",
+                         path, name, fe->elem_size, (unsigned long long)fe->raw_size, fe->method);
     if (fe->offset != *next)
         return duet_errf(err, "%s: corrupt section table: section '%s' starts at byte %llu, expected %llu",
                          path, name, (unsigned long long)fe->offset, (unsigned long long)*next);
@@ -127,6 +132,7 @@ static int check_entry(const duet_ckpt *h, size_t i, const duet_ckpt_fmt_entry *
     e->raw_size = (size_t)fe->raw_size;
     e->crc32 = fe->crc32;
     e->method = fe->method;
+    e->elem_size = fe->elem_size;
     *next = fe->offset + fe->comp_size;
     return 0;
 }
@@ -240,37 +246,59 @@ int duet_ckpt_expect_objective(const duet_ckpt *h, const char *objective, duet_e
     return 0;
 }
 
-/* Where decompressed bytes go: into dst (the whole section), or, with dst
- * NULL, through a window of DUET_CKPT_IO_CHUNK bytes that is only
- * checksummed (verification of sections of any size in bounded memory). */
+/* Where decoded bytes go. The section is produced in blocks of
+ * DUET_CKPT_BLOCK raw bytes, filled in place in dst or, when they must be
+ * staged (shuffled sections; verification without a destination), in
+ * `stage`. A completed block is unshuffled (into dst, or into `plain` when
+ * only verifying) and checksummed, so verifying a section of any size needs
+ * two blocks of memory. */
 typedef struct sink {
-    uint8_t *dst, *window;
-    size_t produced, raw_size;
+    uint8_t *dst;          /* the whole section, or NULL to verify only */
+    uint8_t *stage, *plain;
+    size_t elem;           /* > 1: blocks arrive shuffled in lanes of elem */
+    size_t raw_size, done; /* done: bytes of completed blocks */
+    size_t fill;           /* bytes of the current block */
     uLong crc;
 } sink;
 
-/* Next output span: at most DUET_CKPT_IO_CHUNK bytes and never past the
- * declared raw size. */
-static uint8_t *sink_span(sink *s, size_t *len)
+static size_t block_len(const sink *s)
 {
-    *len = DUET_MIN(s->raw_size - s->produced, DUET_CKPT_IO_CHUNK);
-    return s->dst ? s->dst + s->produced : s->window;
+    return DUET_MIN(s->raw_size - s->done, DUET_CKPT_BLOCK);
 }
 
-static void sink_took(sink *s, const uint8_t *span, size_t n)
+/* Free space of the current block (never past the declared raw size). */
+static uint8_t *sink_span(const sink *s, size_t *len)
 {
-    s->crc = crc32_z(s->crc, span, n);
-    s->produced += n;
+    *len = block_len(s) - s->fill;
+    return (s->stage ? s->stage : s->dst + s->done) + s->fill;
+}
+
+/* n bytes were written to the span; completes the block when it is full. */
+static void sink_took(sink *s, size_t n)
+{
+    s->fill += n;
+    size_t len = block_len(s);
+    if (s->fill < len)
+        return;
+    const uint8_t *raw = s->stage ? s->stage : s->dst + s->done;
+    if (s->elem > 1) {
+        uint8_t *out = s->dst ? s->dst + s->done : s->plain;
+        duet_ckpt_fmt_unshuffle(s->stage, out, len, s->elem);
+        raw = out;
+    }
+    s->crc = crc32_z(s->crc, raw, len);
+    s->done += len;
+    s->fill = 0;
 }
 
 static int read_stored(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, duet_err *err)
 {
-    while (s->produced < s->raw_size) {
+    while (s->done < s->raw_size) {
         size_t n;
         uint8_t *span = sink_span(s, &n);
-        if (read_at(h->path, h->fd, span, n, e->offset + (int64_t)s->produced, err) != 0)
+        if (read_at(h->path, h->fd, span, n, e->offset + (int64_t)s->done, err) != 0)
             return -1;
-        sink_took(s, span, n);
+        sink_took(s, n);
     }
     return 0;
 }
@@ -286,17 +314,17 @@ static int read_zlib(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, duet
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK)
         duet_fatal("inflateInit failed: out of memory");
-    uint8_t *in = duet_malloc(DUET_CKPT_IO_CHUNK);
+    uint8_t *in = duet_malloc(DUET_CKPT_BLOCK);
     size_t consumed = 0, comp = (size_t)e->comp_size;
     int zrc = Z_OK, rc = 0;
     while (rc == 0 && zrc != Z_STREAM_END) {
         if (zs.avail_in == 0) {
             if (consumed == comp) {
                 rc = duet_errf(err, "%s: section '%s': compressed data ends after %zu of %zu raw bytes (corrupt)",
-                               h->path, e->name, s->produced, s->raw_size);
+                               h->path, e->name, s->done + s->fill, s->raw_size);
                 break;
             }
-            size_t n = DUET_MIN(comp - consumed, DUET_CKPT_IO_CHUNK);
+            size_t n = DUET_MIN(comp - consumed, DUET_CKPT_BLOCK);
             if (read_at(h->path, h->fd, in, n, e->offset + (int64_t)consumed, err) != 0) {
                 rc = -1;
                 break;
@@ -307,7 +335,7 @@ static int read_zlib(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, duet
         }
         uint8_t spare, *span;
         size_t n;
-        if (s->produced < s->raw_size) {
+        if (s->done < s->raw_size) {
             span = sink_span(s, &n);
         } else {
             span = &spare;
@@ -323,29 +351,33 @@ static int read_zlib(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, duet
         else if (zrc != Z_OK && zrc != Z_STREAM_END && (zrc != Z_BUF_ERROR || zs.avail_in > 0))
             rc = duet_errf(err, "%s: section '%s': corrupt compressed data (zlib: %s)", h->path,
                            e->name, zs.msg ? zs.msg : zError(zrc));
-        else
-            sink_took(s, span, out);
+        else if (span != &spare)
+            sink_took(s, out);
     }
     if (rc == 0 && (zs.avail_in != 0 || consumed != comp))
         rc = duet_errf(err, "%s: section '%s': %zu stored bytes follow the end of the compressed stream (corrupt)",
                        h->path, e->name, comp - consumed + zs.avail_in);
-    if (rc == 0 && s->produced != s->raw_size)
+    if (rc == 0 && s->done != s->raw_size)
         rc = duet_errf(err, "%s: section '%s': decompressed to %zu bytes, table declares %zu (corrupt)",
-                       h->path, e->name, s->produced, s->raw_size);
+                       h->path, e->name, s->done + s->fill, s->raw_size);
     inflateEnd(&zs);
     free(in);
     return rc;
 }
 
-/* Decodes one section into dst (or through a window when dst is NULL) and
- * checks its CRC. */
+/* Decodes one section into dst (or only checks it when dst is NULL) and
+ * verifies its CRC. */
 static int decode(const duet_ckpt *h, const duet_ckpt_entry *e, uint8_t *dst, duet_err *err)
 {
-    sink s = {.dst = dst, .raw_size = e->raw_size, .crc = crc32(0L, Z_NULL, 0)};
-    if (!dst)
-        s.window = duet_malloc(DUET_CKPT_IO_CHUNK);
+    sink s = {.dst = dst, .elem = e->method == DUET_CKPT_SHUFFLED ? e->elem_size : 1,
+              .raw_size = e->raw_size, .crc = crc32(0L, Z_NULL, 0)};
+    if (s.elem > 1 || !dst)
+        s.stage = duet_malloc(DUET_CKPT_BLOCK);
+    if (s.elem > 1 && !dst)
+        s.plain = duet_malloc(DUET_CKPT_BLOCK);
     int rc = e->method == DUET_CKPT_STORED ? read_stored(h, e, &s, err) : read_zlib(h, e, &s, err);
-    free(s.window);
+    free(s.stage);
+    free(s.plain);
     if (rc == 0 && (uint32_t)s.crc != e->crc32)
         rc = duet_errf(err, "%s: section '%s': CRC mismatch (stored 0x%08x, computed 0x%08x): corrupt data",
                        h->path, e->name, e->crc32, (uint32_t)s.crc);

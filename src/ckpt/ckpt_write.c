@@ -21,7 +21,8 @@ typedef struct writer {
     char *tmp;        /* "<path>.tmp" */
     int fd;
     int64_t pos;      /* bytes written so far = offset of the next section */
-    uint8_t *out;     /* deflate output buffer, DUET_CKPT_IO_CHUNK bytes */
+    uint8_t *out;     /* deflate output, DUET_CKPT_BLOCK bytes */
+    uint8_t *stage;   /* one shuffled block, DUET_CKPT_BLOCK bytes */
     duet_err *err;
 } writer;
 
@@ -59,52 +60,78 @@ static int append(writer *w, const void *buf, size_t n)
     return 0;
 }
 
-/* Writes one section at w->pos (level 0: stored; else one zlib stream fed
- * and drained in DUET_CKPT_IO_CHUNK pieces) and fills its table entry. */
+/* Element width of a section: 0 means opaque bytes. */
+static size_t elem_of(const duet_ckpt_section *s)
+{
+    return s->elem_size ? s->elem_size : 1;
+}
+
+/* Deflates the section as one zlib stream, fed block by block (shuffled
+ * first for typed sections) and drained through w->out. */
+static int deflate_section(writer *w, const duet_ckpt_section *s, int level, unsigned method,
+                           uLong *crc)
+{
+    const uint8_t *data = s->data;
+    size_t elem = elem_of(s);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    /* Shuffled float lanes have no long matches (mantissa bytes are noise)
+     * but runs (exponent bytes, zero rows): run-length matching finds those
+     * at a fraction of the cost of a full LZ77 search. */
+    int strategy = method == DUET_CKPT_SHUFFLED ? Z_RLE : Z_DEFAULT_STRATEGY;
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15, 8, strategy) != Z_OK)
+        duet_fatal("deflateInit2(level %d) failed: out of memory", level);
+    size_t done = 0;
+    int flush, rc;
+    do {
+        size_t piece = DUET_MIN(s->size - done, DUET_CKPT_BLOCK);
+        const uint8_t *in = piece > 0 ? data + done : Z_NULL;
+        if (piece > 0)
+            *crc = crc32_z(*crc, in, piece);
+        if (piece > 0 && method == DUET_CKPT_SHUFFLED) {
+            duet_ckpt_fmt_shuffle(in, w->stage, piece, elem);
+            in = w->stage;
+        }
+        zs.next_in = in;
+        zs.avail_in = (uInt)piece;
+        done += piece;
+        flush = done == s->size ? Z_FINISH : Z_NO_FLUSH;
+        do { /* drain until deflate leaves room in the output buffer */
+            zs.next_out = w->out;
+            zs.avail_out = (uInt)DUET_CKPT_BLOCK;
+            rc = deflate(&zs, flush);
+            if (rc == Z_STREAM_ERROR)
+                duet_fatal("deflate: inconsistent stream state");
+            if (append(w, w->out, DUET_CKPT_BLOCK - zs.avail_out) != 0) {
+                deflateEnd(&zs);
+                return -1;
+            }
+        } while (zs.avail_out == 0);
+    } while (flush != Z_FINISH);
+    deflateEnd(&zs);
+    if (rc != Z_STREAM_END)
+        duet_fatal("deflate did not finish the stream (rc %d)", rc);
+    return 0;
+}
+
+/* Writes one section at w->pos and fills its table entry. */
 static int write_section(writer *w, const duet_ckpt_section *s, int level,
                          duet_ckpt_fmt_entry *e)
 {
-    const uint8_t *data = s->data;
     uLong crc = crc32(0L, Z_NULL, 0);
     e->offset = (uint64_t)w->pos;
     e->raw_size = s->size;
-    e->method = level == 0 ? DUET_CKPT_STORED : DUET_CKPT_ZLIB;
-    if (level == 0) {
-        if (s->size > 0) {
-            crc = crc32_z(crc, data, s->size);
-            if (append(w, data, s->size) != 0)
-                return -1;
-        }
-    } else {
-        z_stream zs;
-        memset(&zs, 0, sizeof zs);
-        if (deflateInit(&zs, level) != Z_OK)
-            duet_fatal("deflateInit(level %d) failed: out of memory", level);
-        size_t done = 0;
-        int flush, rc;
-        do {
-            size_t piece = DUET_MIN(s->size - done, DUET_CKPT_IO_CHUNK);
-            if (piece > 0)
-                crc = crc32_z(crc, data + done, piece);
-            zs.next_in = piece > 0 ? data + done : Z_NULL;
-            zs.avail_in = (uInt)piece;
-            done += piece;
-            flush = done == s->size ? Z_FINISH : Z_NO_FLUSH;
-            do { /* drain until deflate leaves room in the output buffer */
-                zs.next_out = w->out;
-                zs.avail_out = (uInt)DUET_CKPT_IO_CHUNK;
-                rc = deflate(&zs, flush);
-                if (rc == Z_STREAM_ERROR)
-                    duet_fatal("deflate: inconsistent stream state");
-                if (append(w, w->out, DUET_CKPT_IO_CHUNK - zs.avail_out) != 0) {
-                    deflateEnd(&zs);
-                    return -1;
-                }
-            } while (zs.avail_out == 0);
-        } while (flush != Z_FINISH);
-        deflateEnd(&zs);
-        if (rc != Z_STREAM_END)
-            duet_fatal("deflate did not finish the stream (rc %d)", rc);
+    e->elem_size = (uint16_t)elem_of(s);
+    e->method = level == 0 ? DUET_CKPT_STORED
+              : e->elem_size > 1 ? DUET_CKPT_SHUFFLED
+                                 : DUET_CKPT_ZLIB;
+    if (e->method != DUET_CKPT_STORED) {
+        if (deflate_section(w, s, level, e->method, &crc) != 0)
+            return -1;
+    } else if (s->size > 0) {
+        crc = crc32_z(crc, s->data, s->size);
+        if (append(w, s->data, s->size) != 0)
+            return -1;
     }
     e->crc32 = (uint32_t)crc;
     e->comp_size = (uint64_t)w->pos - e->offset;
@@ -150,6 +177,13 @@ static int check_args(const char *path, const duet_ckpt_meta *meta,
         if (len == 0 || len >= DUET_CKPT_NAME_MAX)
             return duet_errf(err, "cannot write checkpoint %s: section name '%s' must have 1..%d bytes",
                              path, sections[i].name, DUET_CKPT_NAME_MAX - 1);
+        size_t elem = elem_of(&sections[i]);
+        if (elem != 1 && elem != 2 && elem != 4 && elem != 8)
+            return duet_errf(err, "cannot write checkpoint %s: section '%s': element size %zu not in {0, 1, 2, 4, 8}",
+                             path, sections[i].name, sections[i].elem_size);
+        if (sections[i].size % elem != 0)
+            return duet_errf(err, "cannot write checkpoint %s: section '%s': %zu bytes is not a whole number of %zu-byte elements",
+                             path, sections[i].name, sections[i].size, elem);
         if (sections[i].size > 0 && !sections[i].data)
             return duet_errf(err, "cannot write checkpoint %s: section '%s' has no data", path,
                              sections[i].name);
@@ -228,9 +262,11 @@ int duet_ckpt_write(const char *path, const duet_ckpt_meta *meta,
     if (w.fd < 0) {
         rc = io_fail(&w, "create", w.tmp, errno);
     } else {
-        w.out = duet_malloc(DUET_CKPT_IO_CHUNK);
+        w.out = duet_malloc(DUET_CKPT_BLOCK);
+        w.stage = duet_malloc(DUET_CKPT_BLOCK);
         rc = write_file(&w, meta, sections, nsections, level);
         free(w.out);
+        free(w.stage);
         if (rc == 0 && rename(w.tmp, path) != 0)
             rc = io_fail(&w, "rename", w.tmp, errno);
         if (rc != 0)

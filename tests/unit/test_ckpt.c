@@ -70,19 +70,21 @@ typedef struct fixture {
 
 static const char config_text[] = "dim = 64\nobjective = mdlm\n";
 
-/* Sections: text, an empty one, float params of nparams (5 MiB: larger than
- * one DUET_CKPT_IO_CHUNK both before and after compression), a small blob. */
-static void fixture_init(fixture *f, size_t nparams)
+/* Sections: text, an empty one, float params of nparams (typed with
+ * elem_size elem: 4, or 0 for opaque bytes), a small blob. */
+static void fixture_init(fixture *f, size_t nparams, size_t elem)
 {
     f->params = weights(nparams, 7);
     for (size_t i = 0; i < sizeof f->state; i++)
         f->state[i] = (uint8_t)(i * 37 + 11);
-    f->sec[0] = (duet_ckpt_section){"config", config_text, strlen(config_text)};
-    f->sec[1] = (duet_ckpt_section){"empty", NULL, 0};
-    f->sec[2] = (duet_ckpt_section){"params", f->params, nparams * sizeof(float)};
-    f->sec[3] = (duet_ckpt_section){"train_state", f->state, sizeof f->state};
+    f->sec[0] = (duet_ckpt_section){"config", config_text, strlen(config_text), 0};
+    f->sec[1] = (duet_ckpt_section){"empty", NULL, 0, 0};
+    f->sec[2] = (duet_ckpt_section){"params", f->params, nparams * sizeof(float), elem};
+    f->sec[3] = (duet_ckpt_section){"train_state", f->state, sizeof f->state, 1};
 }
 
+/* LARGE params are 5 MiB: more than one DUET_CKPT_BLOCK both before and
+ * after compression, the last block partial. */
 enum { SMALL = 1000, LARGE = 5 << 18 };
 
 static void write_ok(const char *path, int64_t step, const fixture *f, int level)
@@ -160,57 +162,57 @@ static void save(const char *path, const void *data, size_t n)
 
 START_TEST(round_trip_levels)
 {
-    fixture f;
-    fixture_init(&f, LARGE);
     static const int levels[] = {0, 1, 6};
-    for (size_t k = 0; k < 3; k++) {
-        char *p = path_in("rt.duet");
-        write_ok(p, 12345678901LL, &f, levels[k]);
-        expect_sections(p, &f);
-        char *tmp = path_in("rt.duet.tmp");
-        ck_assert(!exists(tmp));
-        free(tmp);
+    for (size_t elem = 0; elem <= 4; elem += 4) {
+        fixture f;
+        fixture_init(&f, LARGE, elem);
+        for (size_t k = 0; k < 3; k++) {
+            char *p = path_in("rt.duet"), *tmp = path_in("rt.duet.tmp");
+            write_ok(p, 12345678901LL, &f, levels[k]);
+            expect_sections(p, &f);
+            ck_assert(!exists(tmp));
+            free(tmp);
 
-        duet_ckpt *h = duet_ckpt_open(p, &err);
-        ck_assert_int_eq(duet_ckpt_step(h), 12345678901LL);
-        ck_assert_str_eq(duet_ckpt_objective(h), "mdlm");
-        ck_assert_str_eq(duet_ckpt_file(h), p);
-        ck_assert_uint_eq(duet_ckpt_find(h, "params")->method,
-                          levels[k] ? DUET_CKPT_ZLIB : DUET_CKPT_STORED);
-        ck_assert_ptr_null(duet_ckpt_find(h, "adam_m"));
-        ck_assert_ptr_null(duet_ckpt_entry_at(h, 4));
-        /* variable-size text comes back NUL-terminated */
-        void *text;
-        size_t n;
-        ck_assert_int_eq(duet_ckpt_read_alloc(h, "config", 1 << 20, &text, &n, &err), 0);
-        ck_assert_uint_eq(n, strlen(config_text));
-        ck_assert_str_eq(text, config_text);
-        free(text);
-        ck_assert_int_eq(duet_ckpt_read_alloc(h, "empty", 0, &text, &n, &err), 0);
-        ck_assert_uint_eq(n, 0);
-        free(text);
-        ck_assert_int_eq(duet_ckpt_read(h, "empty", NULL, 0, &err), 0);
-        /* a missing section is named along with the ones present */
-        float x;
-        ck_assert_int_ne(duet_ckpt_read(h, "adam_m", &x, sizeof x, &err), 0);
-        ck_assert_ptr_nonnull(strstr(err.msg, "no section 'adam_m'"));
-        ck_assert_ptr_nonnull(strstr(err.msg, "config, empty, params, train_state"));
-        ck_assert_int_eq(duet_ckpt_expect_objective(h, "mdlm", &err), 0);
-        ck_assert_int_ne(duet_ckpt_expect_objective(h, "ar", &err), 0);
-        ck_assert_ptr_nonnull(strstr(err.msg, p));
-        ck_assert_ptr_nonnull(strstr(err.msg, "'mdlm', expected 'ar'"));
-        duet_ckpt_close(h);
-        ck_assert_int_eq(duet_ckpt_verify(p, &err), 0);
-        free(p);
+            duet_ckpt *h = duet_ckpt_open(p, &err);
+            ck_assert_int_eq(duet_ckpt_step(h), 12345678901LL);
+            ck_assert_str_eq(duet_ckpt_objective(h), "mdlm");
+            ck_assert_str_eq(duet_ckpt_file(h), p);
+            const duet_ckpt_entry *e = duet_ckpt_find(h, "params");
+            ck_assert_uint_eq(e->method, levels[k] == 0 ? DUET_CKPT_STORED
+                                         : elem ? DUET_CKPT_SHUFFLED
+                                                : DUET_CKPT_ZLIB);
+            ck_assert_uint_eq(e->elem_size, elem ? elem : 1);
+            ck_assert_ptr_null(duet_ckpt_find(h, "adam_m"));
+            ck_assert_ptr_null(duet_ckpt_entry_at(h, 4));
+            /* variable-size text comes back NUL-terminated */
+            void *text;
+            size_t n;
+            ck_assert_int_eq(duet_ckpt_read_alloc(h, "config", 1 << 20, &text, &n, &err), 0);
+            ck_assert_uint_eq(n, strlen(config_text));
+            ck_assert_str_eq(text, config_text);
+            free(text);
+            ck_assert_int_eq(duet_ckpt_read_alloc(h, "empty", 0, &text, &n, &err), 0);
+            ck_assert_uint_eq(n, 0);
+            free(text);
+            ck_assert_int_eq(duet_ckpt_read(h, "empty", NULL, 0, &err), 0);
+            /* a missing section is named along with the ones present */
+            float x;
+            ck_assert_int_ne(duet_ckpt_read(h, "adam_m", &x, sizeof x, &err), 0);
+            ck_assert_ptr_nonnull(strstr(err.msg, "no section 'adam_m'"));
+            ck_assert_ptr_nonnull(strstr(err.msg, "config, empty, params, train_state"));
+            ck_assert_int_eq(duet_ckpt_expect_objective(h, "mdlm", &err), 0);
+            ck_assert_int_ne(duet_ckpt_expect_objective(h, "ar", &err), 0);
+            ck_assert_ptr_nonnull(strstr(err.msg, p));
+            ck_assert_ptr_nonnull(strstr(err.msg, "'mdlm', expected 'ar'"));
+            /* compression happened: N(0, 0.02) floats shrink by >= 5% */
+            if (levels[k] > 0)
+                ck_assert_uint_lt(e->comp_size, LARGE * sizeof(float) * 95 / 100);
+            duet_ckpt_close(h);
+            ck_assert_int_eq(duet_ckpt_verify(p, &err), 0);
+            free(p);
+        }
+        free(f.params);
     }
-    /* compression happened: N(0, 0.02) floats shrink a little at level 1 */
-    char *p = path_in("rt.duet");
-    write_ok(p, 1, &f, 1);
-    size_t n;
-    free(test_read_file(p, &n));
-    ck_assert_uint_lt(n, LARGE * sizeof(float));
-    free(p);
-    free(f.params);
 }
 END_TEST
 
@@ -218,7 +220,7 @@ END_TEST
 START_TEST(layout_matches_docs)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *p = path_in("l.duet");
     write_ok(p, 42, &f, 1);
     size_t n;
@@ -243,12 +245,23 @@ START_TEST(layout_matches_docs)
         ck_assert_uint_eq(get_le(e + 56, 4),
                           crc32(0L, f.sec[i].data ? f.sec[i].data : (const void *)"",
                                 (uInt)f.sec[i].size));
-        ck_assert_uint_eq(get_le(e + 60, 4), DUET_CKPT_ZLIB);
+        /* method, element size; params are shuffled in 4 byte lanes */
+        int typed = i == 2;
+        ck_assert_uint_eq(get_le(e + 60, 2), typed ? DUET_CKPT_SHUFFLED : DUET_CKPT_ZLIB);
+        ck_assert_uint_eq(get_le(e + 62, 2), typed ? 4 : 1);
         /* each section is one zlib stream of exactly comp bytes */
         uLongf rawlen = (uLongf)f.sec[i].size + 1;
         uint8_t *raw = malloc(rawlen);
         ck_assert_int_eq(uncompress(raw, &rawlen, b + off, (uLong)comp), Z_OK);
         ck_assert_uint_eq(rawlen, f.sec[i].size);
+        if (typed) { /* one block: byte k of float j is at raw[k * SMALL + j] */
+            const uint8_t *w = (const uint8_t *)f.params;
+            for (size_t j = 0; j < SMALL; j++)
+                for (size_t k = 0; k < 4; k++)
+                    ck_assert_uint_eq(raw[k * SMALL + j], w[4 * j + k]);
+        } else if (rawlen > 0) {
+            ck_assert_int_eq(memcmp(raw, f.sec[i].data, rawlen), 0);
+        }
         free(raw);
         off += comp;
     }
@@ -262,7 +275,7 @@ END_TEST
 START_TEST(rejects_bad_arguments)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *p = path_in("a.duet");
     duet_ckpt_meta meta = {1, "mdlm"};
     ck_assert_int_ne(duet_ckpt_write(p, &meta, f.sec, 4, 10, &err), 0);
@@ -272,12 +285,19 @@ START_TEST(rejects_bad_arguments)
     meta = (duet_ckpt_meta){1, "an-objective-name-of-32-bytes-xx"};
     ck_assert_int_ne(duet_ckpt_write(p, &meta, f.sec, 4, 1, &err), 0);
     meta.objective = "mdlm";
-    duet_ckpt_section dup[2] = {{"params", "a", 1}, {"params", "b", 1}};
+    duet_ckpt_section dup[2] = {{"params", "a", 1, 0}, {"params", "b", 1, 0}};
     ck_assert_int_ne(duet_ckpt_write(p, &meta, dup, 2, 1, &err), 0);
     ck_assert_ptr_nonnull(strstr(err.msg, "'params' given twice"));
-    duet_ckpt_section bad[2] = {{"", "a", 1}, {"a-section-name-of-32-bytes-xxxxx", "b", 1}};
+    duet_ckpt_section bad[4] = {{"", "a", 1, 0},
+                                {"a-section-name-of-32-bytes-xxxxx", "b", 1, 0},
+                                {"params", "abcdef", 6, 3},
+                                {"params", "abcdef", 6, 4}};
     ck_assert_int_ne(duet_ckpt_write(p, &meta, bad, 1, 1, &err), 0);
     ck_assert_int_ne(duet_ckpt_write(p, &meta, bad + 1, 1, 1, &err), 0);
+    ck_assert_int_ne(duet_ckpt_write(p, &meta, bad + 2, 1, 1, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.msg, "element size 3"));
+    ck_assert_int_ne(duet_ckpt_write(p, &meta, bad + 3, 1, 1, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.msg, "6 bytes is not a whole number of 4-byte elements"));
     ck_assert_ptr_nonnull(strstr(err.msg, p));
     ck_assert(!exists(p));
     free(p);
@@ -291,7 +311,7 @@ END_TEST
 START_TEST(header_and_table_flips)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *good = path_in("good.duet"), *bad = path_in("bad.duet");
     write_ok(good, 5, &f, 1);
     size_t n;
@@ -317,7 +337,7 @@ END_TEST
 START_TEST(section_flips)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     for (int level = 0; level <= 1; level++) {
         char *good = path_in("good.duet"), *bad = path_in("bad.duet");
         write_ok(good, 5, &f, level);
@@ -366,7 +386,7 @@ END_TEST
 START_TEST(truncations)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *good = path_in("good.duet"), *bad = path_in("bad.duet");
     write_ok(good, 5, &f, 1);
     size_t n;
@@ -401,7 +421,7 @@ END_TEST
 START_TEST(wrong_magic_and_future_version)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *good = path_in("good.duet"), *bad = path_in("bad.duet");
     write_ok(good, 5, &f, 1);
     size_t n;
@@ -433,7 +453,7 @@ END_TEST
 START_TEST(size_not_what_the_caller_expects)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *p = path_in("c.duet");
     write_ok(p, 5, &f, 1);
     duet_ckpt *h = duet_ckpt_open(p, &err);
@@ -459,7 +479,7 @@ END_TEST
 START_TEST(lying_raw_sizes)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 0);
     char *good = path_in("good.duet"), *bad = path_in("bad.duet");
     write_ok(good, 5, &f, 1);
     size_t n;
@@ -507,6 +527,14 @@ START_TEST(lying_raw_sizes)
     free(buf);
     duet_ckpt_close(h);
 
+    /* an element size the format does not know */
+    put_le(params + 48, 8, raw);
+    put_le(params + 62, 2, 3);
+    fix_crc(b);
+    save(bad, b, n);
+    expect_open_fails(bad, "section 'params': invalid element size 3");
+    put_le(params + 62, 2, 1);
+
     /* overlapping or gapped sections */
     put_le(params + 48, 8, raw);
     put_le(params + 32, 8, get_le(params + 32, 8) - 1);
@@ -527,7 +555,7 @@ END_TEST
 START_TEST(fuzz_flips_and_truncations)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char *good = path_in("good.duet"), *bad = path_in("bad.duet");
     write_ok(good, 5, &f, 1);
     size_t n;
@@ -589,7 +617,7 @@ static int count_tmp(void)
 START_TEST(failed_writes_leave_previous_checkpoint)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char prev[4096], next[4096];
     ck_assert_int_eq(duet_ckpt_path(dir, 100, prev, sizeof prev), 0);
     ck_assert_int_eq(duet_ckpt_path(dir, 200, next, sizeof next), 0);
@@ -626,7 +654,7 @@ START_TEST(failed_writes_leave_previous_checkpoint)
      * unless the writer ignores it; both a new name and an overwrite of the
      * previous checkpoint must fail cleanly. */
     fixture big;
-    fixture_init(&big, 1 << 18); /* 1 MiB of params */
+    fixture_init(&big, 1 << 18, 4); /* 1 MiB of params */
     int pfd[2];
     ck_assert_int_eq(pipe(pfd), 0);
     pid_t pid = fork();
@@ -741,7 +769,7 @@ END_TEST
 START_TEST(find_latest_skips_invalid)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     char found[4096];
     int64_t step = -1;
     notes nt = {""};
@@ -801,7 +829,7 @@ END_TEST
 START_TEST(prune_keeps_newest_valid)
 {
     fixture f;
-    fixture_init(&f, SMALL);
+    fixture_init(&f, SMALL, 4);
     for (int64_t s = 1; s <= 5; s++)
         write_step(&f, s);
     ck_assert_int_eq(duet_ckpt_prune(dir, 2, NULL, NULL, &err), 3);
