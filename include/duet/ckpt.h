@@ -42,7 +42,7 @@ typedef struct duet_ckpt_section {
      * (size a multiple of it; 4 for float slabs): at level >= 1 the bytes are
      * transposed into lanes (all first bytes, all second bytes, ...) per
      * block and run-length coded, which for float32 parameters compresses
-     * better and about 3x faster than plain zlib (bench/RESULTS.md). */
+     * better and 2-3x faster than plain zlib (bench/RESULTS.md). */
     size_t elem_size;
 } duet_ckpt_section;
 
@@ -55,7 +55,9 @@ typedef struct duet_ckpt_meta {
  * the same directory, which is fsync'ed and renamed over `path`, then the
  * directory is fsync'ed. level: 0 (stored) .. 9 (zlib). On any failure the
  * temporary file is removed, an existing file at `path` is left untouched and
- * the message names the file and the errno text. While it runs, SIGXFSZ is
+ * the message names the file and the errno text (only if the final fsync of
+ * the directory fails is the new, complete file already in place when -1 is
+ * returned: its rename may not survive a power loss). While it runs, SIGXFSZ is
  * ignored (previous disposition restored on return) so that exceeding
  * RLIMIT_FSIZE fails the write with EFBIG instead of killing the process.
  * Returns 0 or -1. */

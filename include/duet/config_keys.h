@@ -78,7 +78,7 @@
     X(INT, ckpt_every, "500", 0, 2147483647, NULL, T, "checkpoint every N steps (0 = only at the end and on signals)") \
     X(INT, ckpt_keep, "3", 1, 1000, NULL, T, "number of checkpoints kept in run_dir") \
     X(ENUM, ckpt_error, "stop", 0, 0, "stop|continue", T, "on a failed checkpoint write: stop training or log and continue") \
-    X(INT, ckpt_level, "1", 0, 9, NULL, T, "zlib level of checkpoint sections (0 = stored, 1 = fastest, 9 = smallest)") \
+    X(INT, ckpt_level, "1", 0, 9, NULL, T, "checkpoint compression: 0 = stored (fastest to write), 1..9 = zlib level of byte sections (float slabs are byte-shuffled and run-length coded at any level >= 1)") \
     X(FLOAT, log_every_s, "5", 0, 86400, NULL, T, "seconds between progress lines on rank 0") \
     X(FLOAT, bucket_mb, "4", 0.001, 4096, NULL, T, "gradient allreduce bucket size in MB") \
     X(INT, check_every, "100", 0, 2147483647, NULL, T, "compare parameter checksums across ranks every N steps (0 = off)") \

@@ -27,19 +27,19 @@ struct duet_ckpt {
 
 /* Reads exactly n bytes at off; a short read means the file shrank after
  * open (or an I/O error). */
-static int read_at(const char *path, int fd, void *buf, size_t n, int64_t off, duet_err *err)
+static int read_at(const duet_ckpt *h, void *buf, size_t n, int64_t off, duet_err *err)
 {
     uint8_t *p = buf;
     while (n > 0) {
-        ssize_t k = pread(fd, p, n, (off_t)off);
+        ssize_t k = pread(h->fd, p, n, (off_t)off);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
-            return duet_errf(err, "%s: read at offset %lld: %s", path, (long long)off,
+            return duet_errf(err, "%s: read at offset %lld: %s", h->path, (long long)off,
                              strerror(errno));
         if (k == 0)
             return duet_errf(err, "%s: unexpected end of file at offset %lld (truncated while open?)",
-                             path, (long long)off);
+                             h->path, (long long)off);
         p += k;
         n -= (size_t)k;
         off += k;
@@ -150,7 +150,7 @@ static int load_table(duet_ckpt *h, duet_err *err)
 
     uint8_t head[DUET_CKPT_HEADER_SIZE];
     size_t got = (size_t)DUET_MIN(size, (int64_t)sizeof head);
-    if (read_at(path, h->fd, head, got, 0, err) != 0)
+    if (read_at(h, head, got, 0, err) != 0)
         return -1;
     if (got < 8 || memcmp(head, DUET_CKPT_MAGIC, 8) != 0)
         return duet_errf(err, "%s: not a duet checkpoint (no DUETCKPT magic at the start)", path);
@@ -165,7 +165,7 @@ static int load_table(duet_ckpt *h, duet_err *err)
     size_t table_end = DUET_CKPT_HEADER_SIZE + (size_t)hd.nsections * DUET_CKPT_ENTRY_SIZE;
     uint8_t *buf = duet_malloc(table_end);
     memcpy(buf, head, sizeof head);
-    int rc = read_at(path, h->fd, buf + sizeof head, table_end - sizeof head, sizeof head, err);
+    int rc = read_at(h, buf + sizeof head, table_end - sizeof head, sizeof head, err);
     if (rc == 0) {
         uint32_t crc = duet_ckpt_fmt_table_crc(buf, table_end);
         if (crc != hd.crc)
@@ -296,7 +296,7 @@ static int read_stored(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, du
     while (s->done < s->raw_size) {
         size_t n;
         uint8_t *span = sink_span(s, &n);
-        if (read_at(h->path, h->fd, span, n, e->offset + (int64_t)s->done, err) != 0)
+        if (read_at(h, span, n, e->offset + (int64_t)s->done, err) != 0)
             return -1;
         sink_took(s, n);
     }
@@ -325,7 +325,7 @@ static int read_zlib(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, duet
                 break;
             }
             size_t n = DUET_MIN(comp - consumed, DUET_CKPT_BLOCK);
-            if (read_at(h->path, h->fd, in, n, e->offset + (int64_t)consumed, err) != 0) {
+            if (read_at(h, in, n, e->offset + (int64_t)consumed, err) != 0) {
                 rc = -1;
                 break;
             }

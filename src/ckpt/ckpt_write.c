@@ -1,4 +1,4 @@
-/* Crash-safe checkpoint writing: sections are deflated in bounded chunks into
+/* Crash-safe checkpoint writing: sections are deflated in bounded blocks into
  * "<path>.tmp", the header and table (whose sizes are known only then) are
  * written last at offset 0, and the file is fsync'ed and renamed over <path>.
  * A reader therefore sees either the old complete file or the new one. */
@@ -231,9 +231,7 @@ static int write_file(writer *w, const duet_ckpt_meta *meta, const duet_ckpt_sec
     free(head);
     if (rc == 0 && fsync(w->fd) != 0)
         rc = io_fail(w, "fsync", w->tmp, errno);
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0 && rc == 0) /* NFS reports deferred write errors here */
+    if (close(w->fd) != 0 && rc == 0) /* NFS reports deferred write errors here */
         rc = io_fail(w, "close", w->tmp, errno);
     return rc;
 }
@@ -244,7 +242,7 @@ int duet_ckpt_write(const char *path, const duet_ckpt_meta *meta,
 {
     if (check_args(path, meta, sections, nsections, level, err) != 0)
         return -1;
-    writer w = {.path = path, .fd = -1, .err = err};
+    writer w = {.path = path, .err = err};
     size_t len = strlen(path) + sizeof ".tmp";
     w.tmp = duet_malloc(len);
     snprintf(w.tmp, len, "%s.tmp", path);

@@ -3,6 +3,7 @@
  * writes (the previous checkpoint survives a failed write), and the
  * run-directory helpers (newest valid checkpoint, pruning). */
 #include <check.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,15 +308,34 @@ END_TEST
 
 /* ---- corruption ------------------------------------------------------- */
 
+/* Writes the SMALL fixture (params typed with elem) at `level` to
+ * good.duet and returns the file's bytes (*n of them); *bad is a path for
+ * mutated copies. Undone by free_sample. */
+static uint8_t *write_sample(fixture *f, size_t elem, int level, char **good, char **bad,
+                             size_t *n)
+{
+    fixture_init(f, SMALL, elem);
+    *good = path_in("good.duet");
+    *bad = path_in("bad.duet");
+    write_ok(*good, 5, f, level);
+    return test_read_file(*good, n);
+}
+
+static void free_sample(fixture *f, uint8_t *b, char *good, char *bad)
+{
+    free(b);
+    free(good);
+    free(bad);
+    free(f->params);
+}
+
 /* Every single byte of the header and the table, flipped, is caught. */
 START_TEST(header_and_table_flips)
 {
     fixture f;
-    fixture_init(&f, SMALL, 4);
-    char *good = path_in("good.duet"), *bad = path_in("bad.duet");
-    write_ok(good, 5, &f, 1);
+    char *good, *bad;
     size_t n;
-    uint8_t *b = test_read_file(good, &n);
+    uint8_t *b = write_sample(&f, 4, 1, &good, &bad, &n);
     for (size_t i = 0; i < HEADER + 4 * ENTRY; i++) {
         b[i] ^= 0x10;
         save(bad, b, n);
@@ -325,10 +345,7 @@ START_TEST(header_and_table_flips)
                          : "";
         expect_open_fails(bad, what);
     }
-    free(b);
-    free(good);
-    free(bad);
-    free(f.params);
+    free_sample(&f, b, good, bad);
 }
 END_TEST
 
@@ -336,13 +353,11 @@ END_TEST
  * that section's read (naming it) and leave the other sections readable. */
 START_TEST(section_flips)
 {
-    fixture f;
-    fixture_init(&f, SMALL, 4);
     for (int level = 0; level <= 1; level++) {
-        char *good = path_in("good.duet"), *bad = path_in("bad.duet");
-        write_ok(good, 5, &f, level);
+        fixture f;
+        char *good, *bad;
         size_t n;
-        uint8_t *b = test_read_file(good, &n);
+        uint8_t *b = write_sample(&f, 4, level, &good, &bad, &n);
         for (int s = 0; s < 4; s++) {
             const uint8_t *e = b + HEADER + s * ENTRY;
             uint64_t off = get_le(e + 32, 8), comp = get_le(e + 40, 8);
@@ -375,22 +390,17 @@ START_TEST(section_flips)
                 ck_assert_int_ne(duet_ckpt_verify(bad, &err), 0);
             }
         }
-        free(b);
-        free(good);
-        free(bad);
+        free_sample(&f, b, good, bad);
     }
-    free(f.params);
 }
 END_TEST
 
 START_TEST(truncations)
 {
     fixture f;
-    fixture_init(&f, SMALL, 4);
-    char *good = path_in("good.duet"), *bad = path_in("bad.duet");
-    write_ok(good, 5, &f, 1);
+    char *good, *bad;
     size_t n;
-    uint8_t *b = test_read_file(good, &n);
+    uint8_t *b = write_sample(&f, 4, 1, &good, &bad, &n);
     for (int k = 0; k <= 50; k++) {
         size_t len = k < 50 ? n * (size_t)k / 50 : n - 1;
         save(bad, b, len);
@@ -411,21 +421,16 @@ START_TEST(truncations)
     save(bad, longer, n + 1);
     expect_open_fails(bad, "trailing data");
     free(longer);
-    free(b);
-    free(good);
-    free(bad);
-    free(f.params);
+    free_sample(&f, b, good, bad);
 }
 END_TEST
 
 START_TEST(wrong_magic_and_future_version)
 {
     fixture f;
-    fixture_init(&f, SMALL, 4);
-    char *good = path_in("good.duet"), *bad = path_in("bad.duet");
-    write_ok(good, 5, &f, 1);
+    char *good, *bad;
     size_t n;
-    uint8_t *b = test_read_file(good, &n);
+    uint8_t *b = write_sample(&f, 4, 1, &good, &bad, &n);
 
     save(bad, "dim = 64\nobjective = mdlm\n", 26);
     expect_open_fails(bad, "not a duet checkpoint");
@@ -443,10 +448,7 @@ START_TEST(wrong_magic_and_future_version)
     fix_crc(b);
     save(bad, b, n);
     expect_open_fails(bad, "unknown header flags");
-    free(b);
-    free(good);
-    free(bad);
-    free(f.params);
+    free_sample(&f, b, good, bad);
 }
 END_TEST
 
@@ -479,11 +481,9 @@ END_TEST
 START_TEST(lying_raw_sizes)
 {
     fixture f;
-    fixture_init(&f, SMALL, 0);
-    char *good = path_in("good.duet"), *bad = path_in("bad.duet");
-    write_ok(good, 5, &f, 1);
+    char *good, *bad;
     size_t n;
-    uint8_t *b = test_read_file(good, &n);
+    uint8_t *b = write_sample(&f, 0, 1, &good, &bad, &n);
     uint8_t *params = b + HEADER + 2 * ENTRY; /* entry of "params" */
     uint64_t comp = get_le(params + 40, 8), raw = get_le(params + 48, 8);
 
@@ -541,10 +541,7 @@ START_TEST(lying_raw_sizes)
     fix_crc(b);
     save(bad, b, n);
     expect_open_fails(bad, "section 'params' starts at byte");
-    free(b);
-    free(good);
-    free(bad);
-    free(f.params);
+    free_sample(&f, b, good, bad);
 }
 END_TEST
 
@@ -555,11 +552,9 @@ END_TEST
 START_TEST(fuzz_flips_and_truncations)
 {
     fixture f;
-    fixture_init(&f, SMALL, 4);
-    char *good = path_in("good.duet"), *bad = path_in("bad.duet");
-    write_ok(good, 5, &f, 1);
+    char *good, *bad;
     size_t n;
-    uint8_t *b = test_read_file(good, &n);
+    uint8_t *b = write_sample(&f, 4, 1, &good, &bad, &n);
     uint8_t *m = malloc(n);
     duet_rng r = duet_rng_keyed(99, 0, 0, DUET_STREAM_USER);
     int accepted = 0;
@@ -594,23 +589,23 @@ START_TEST(fuzz_flips_and_truncations)
     }
     ck_assert_int_le(accepted, 5); /* only padding bits may go unnoticed */
     free(m);
-    free(b);
-    free(good);
-    free(bad);
-    free(f.params);
+    free_sample(&f, b, good, bad);
 }
 END_TEST
 
 /* ---- failed writes ---------------------------------------------------- */
 
-/* Names of leftover temporary files in dir (0 expected). */
+/* Number of "*.tmp" files in dir (leftovers of a write). */
 static int count_tmp(void)
 {
-    char cmd[4200], *out = NULL;
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '\\.tmp$'", dir);
-    test_run(cmd, &out);
-    int k = atoi(out);
-    free(out);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int k = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        size_t len = strlen(de->d_name);
+        k += len >= 4 && strcmp(de->d_name + len - 4, ".tmp") == 0;
+    }
+    closedir(d);
     return k;
 }
 
