@@ -1,0 +1,17 @@
+/* Private to src/objectives: the registry's view of each objective and
+ * small helpers shared by their samplers. */
+#ifndef DUET_OBJECTIVES_IMPL_H
+#define DUET_OBJECTIVES_IMPL_H
+
+#include <stdint.h>
+
+#include "duet/objective.h"
+
+extern const duet_objective_ops duet_objective_ar;
+extern const duet_objective_ops duet_objective_mdlm;
+
+/* Index drawn from probs[0..V) (summing to ~1) with uniform u in [0,1);
+ * rounding slack goes to the last index with nonzero probability. */
+int32_t sample_categorical(const float *probs, int V, double u);
+
+#endif

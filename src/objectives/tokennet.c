@@ -1,0 +1,134 @@
+/* Token transformer shared by the token-level objectives (see tokennet.h). */
+#include "tokennet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+duet_stack_config tokennet_stack_config(const duet_config *cfg, duet_mask_mode mask,
+                                        enum duet_cond_kind cond, int max_batch, int max_seq)
+{
+    duet_stack_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.dim = cfg->dim;
+    sc.n_layer = cfg->n_layer;
+    sc.n_head = cfg->n_head;
+    sc.ffn_dim = cfg->ffn_dim;
+    sc.mlp = strcmp(cfg->mlp, "gelu") == 0 ? DUET_MLP_GELU : DUET_MLP_SWIGLU;
+    sc.norm = strcmp(cfg->norm, "layer") == 0 ? DUET_NORM_LAYER : DUET_NORM_RMS;
+    sc.pos = strcmp(cfg->pos, "learned") == 0 ? DUET_POS_LEARNED : DUET_POS_ROPE;
+    sc.mask = mask;
+    sc.cond = cond;
+    sc.final_norm = 1;
+    sc.max_batch = max_batch;
+    sc.max_seq = max_seq;
+    sc.init_std = (float)cfg->init_std;
+    return sc;
+}
+
+int tokennet_create(tokennet *n, duet_params *p, const char *prefix, int V,
+                    const duet_stack_config *sc, int head_zero, duet_err *err)
+{
+    memset(n, 0, sizeof *n);
+    n->V = V;
+    n->D = sc->dim;
+    n->max_batch = sc->max_batch;
+    n->max_seq = sc->max_seq;
+    n->timed = sc->cond != DUET_COND_NONE;
+    char name[DUET_TENSOR_NAME_MAX];
+    int shape[2] = {V, sc->dim};
+    snprintf(name, sizeof name, "%s.emb", prefix);
+    n->off_emb = p->total;
+    duet_params_add(p, name, 2, shape, DUET_INIT_NORMAL, sc->init_std, 0);
+    if (n->timed) {
+        snprintf(name, sizeof name, "%s.time", prefix);
+        duet_time_embed_create(&n->te, p, name, sc->dim, sc->max_batch, sc->init_std);
+    }
+    snprintf(name, sizeof name, "%s.blocks", prefix);
+    n->stack = duet_stack_create(p, name, sc, err);
+    if (!n->stack)
+        return -1;
+    snprintf(name, sizeof name, "%s.head", prefix);
+    n->off_head = p->total;
+    duet_params_add(p, name, 2, shape, head_zero ? DUET_INIT_ZERO : DUET_INIT_NORMAL,
+                    sc->init_std, DUET_TF_DECAY);
+    size_t rows = (size_t)sc->max_batch * (size_t)sc->max_seq;
+    n->h = duet_falloc(rows * (size_t)sc->dim);
+    n->dh = duet_falloc(rows * (size_t)sc->dim);
+    /* logits doubles as the [rows, D] input-gradient scratch in backward */
+    n->logits = duet_falloc(rows * (size_t)DUET_MAX(V, sc->dim));
+    n->temb = duet_falloc((size_t)sc->max_batch * (size_t)sc->dim);
+    n->dtemb = duet_falloc((size_t)sc->max_batch * (size_t)sc->dim);
+    n->ids = duet_malloc(rows * sizeof(int32_t));
+    return 0;
+}
+
+void tokennet_free(tokennet *n)
+{
+    if (!n)
+        return;
+    duet_stack_free(n->stack);
+    if (n->timed)
+        duet_time_embed_free(&n->te);
+    free(n->h);
+    free(n->dh);
+    free(n->logits);
+    free(n->temb);
+    free(n->dtemb);
+    free(n->ids);
+    memset(n, 0, sizeof *n);
+}
+
+static duet_stack_io make_io(const tokennet *n, const duet_attn_mask *mask)
+{
+    duet_stack_io io;
+    memset(&io, 0, sizeof io);
+    io.cond = n->timed ? n->temb : NULL;
+    if (mask)
+        io.self_mask = *mask;
+    else
+        io.self_mask.mode = duet_stack_cfg(n->stack)->mask;
+    return io;
+}
+
+void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
+                      const duet_attn_mask *mask, int B, int L)
+{
+    if (B > n->max_batch || L > n->max_seq)
+        duet_fatal("tokennet: batch %dx%d exceeds the allocated %dx%d", B, L, n->max_batch,
+                   n->max_seq);
+    size_t rows = (size_t)B * (size_t)L;
+    memcpy(n->ids, ids, rows * sizeof(int32_t));
+    duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
+    if (n->timed)
+        duet_time_embed_forward(&n->te, W, n->temb, time_scaled, B);
+    duet_stack_io io = make_io(n, mask);
+    duet_stack_forward(n->stack, W, n->h, &io, B, L);
+    duet_linear_forward(n->logits, n->h, W + n->off_head, NULL, (int)rows, n->D, n->V);
+}
+
+void tokennet_backward(tokennet *n, const float *W, float *dW, const duet_attn_mask *mask, int B,
+                       int L, const duet_grad_hook *hook)
+{
+    size_t rows = (size_t)B * (size_t)L;
+    memset(n->dh, 0, rows * (size_t)n->D * sizeof(float));
+    duet_linear_backward(n->dh, dW ? dW + n->off_head : NULL, NULL, n->logits, n->h,
+                         W + n->off_head, (int)rows, n->D, n->V);
+    if (hook)
+        hook->ready(hook->user, n->off_head);
+    /* The stack overwrote n->h with its output; its input is in its caches. */
+    float *dinput = n->logits; /* dlogits are consumed: reuse the buffer */
+    memset(dinput, 0, rows * (size_t)n->D * sizeof(float));
+    if (n->timed)
+        memset(n->dtemb, 0, (size_t)B * (size_t)n->D * sizeof(float));
+    duet_stack_io io = make_io(n, mask);
+    duet_stack_backward(n->stack, W, dW, n->dh, dinput, n->timed ? n->dtemb : NULL, NULL, &io, B,
+                        L, hook);
+    if (dW) {
+        if (n->timed)
+            duet_time_embed_backward(&n->te, W, dW, n->dtemb, B);
+        duet_embedding_backward(dW + n->off_emb, dinput, n->ids, (int)rows, n->D);
+    }
+    if (hook)
+        hook->ready(hook->user, n->off_emb);
+}

@@ -1,0 +1,46 @@
+/* Private to src/objectives: the token transformer shared by the token-level
+ * objectives (ar, mdlm, and the code-level MDLMs of the VQ pipeline):
+ *   ids -> embedding -> stack (optionally time-conditioned) -> head logits.
+ */
+#ifndef DUET_OBJECTIVES_TOKENNET_H
+#define DUET_OBJECTIVES_TOKENNET_H
+
+#include "duet/config.h"
+#include "duet/model.h"
+
+typedef struct tokennet {
+    int V, D, max_batch, max_seq;
+    int timed;          /* conditioned on a time embedding */
+    size_t off_emb, off_head;
+    duet_stack *stack;
+    duet_time_embed te;
+    float *h;           /* [B*L, D] stack input / output */
+    float *dh;          /* [B*L, D] */
+    float *logits;      /* [B*L, V]; after backward_prepare: dlogits */
+    float *temb, *dtemb; /* [B, D] */
+    int32_t *ids;       /* [B*L] input ids of the last forward */
+} tokennet;
+
+/* Stack settings from the backbone keys of cfg (dim, n_layer, n_head, mlp,
+ * ffn_dim, norm, pos, init_std) plus what the caller decides. */
+duet_stack_config tokennet_stack_config(const duet_config *cfg, duet_mask_mode mask,
+                                        enum duet_cond_kind cond, int max_batch, int max_seq);
+
+/* Registers "<prefix>.emb" [V,D], the stack, "<prefix>.head" [V,D] (zero
+ * initialised when head_zero). timed: adds a time embedding and expects
+ * sc->cond = ADALN or ADD. */
+int tokennet_create(tokennet *n, duet_params *p, const char *prefix, int V,
+                    const duet_stack_config *sc, int head_zero, duet_err *err);
+void tokennet_free(tokennet *n);
+
+/* Forward over ids [B,L]; time_scaled [B] (SPEC 1.2's s) when timed.
+ * Leaves logits in n->logits. */
+void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
+                      const duet_attn_mask *mask, int B, int L);
+/* Backward from dlogits stored in n->logits (as written by
+ * duet_xent_forward_backward). Accumulates parameter gradients into dW and
+ * reports final gradients to hook (may be NULL). */
+void tokennet_backward(tokennet *n, const float *W, float *dW, const duet_attn_mask *mask, int B,
+                       int L, const duet_grad_hook *hook);
+
+#endif
