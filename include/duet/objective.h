@@ -71,6 +71,7 @@ typedef struct duet_sample_opts {
     int prompt_len;
     const int32_t *src;    /* [n, Ls] source tokens for conditional objectives, or NULL */
     int Ls;
+    const duet_config *cfg; /* every sampling key, for objective-specific options */
 } duet_sample_opts;
 
 typedef struct duet_objective duet_objective;

@@ -137,6 +137,7 @@ int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
         o.top_p = (float)scfg->top_p;
         o.prompt = prompt;
         o.prompt_len = (int)prompt_len;
+        o.cfg = scfg;
         double nfe = 0.0;
         rc = m->obj->ops->sample(m->obj, m->W, &o, ids, &nfe, err);
         if (rc != 0)
