@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <math.h>
+#include <stdarg.h>
 
 #include "duet/util.h"
 
@@ -105,4 +106,17 @@ double test_max_rel_err(const float *a, const float *b, size_t n, double floor)
             m = isnan(d) ? INFINITY : d / s;
     }
     return m;
+}
+
+char *test_strf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = duet_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
 }

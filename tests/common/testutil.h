@@ -22,6 +22,9 @@ char *test_bin(const char *name);
  * NULL). Returns the exit status (or 128+signal). */
 int test_run(const char *cmd, char **out);
 
+/* printf into a new string (caller frees): commands and paths of any length. */
+char *test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Max of |a-b| / max(|b|, floor) over n elements. */
 double test_max_rel_err(const float *a, const float *b, size_t n, double floor);
 
