@@ -206,8 +206,9 @@ static void report(builder *B, const duet_text_reader *r, int final)
     B->last_report = now;
     double mb = (B->bytes_done + (r ? duet_text_bytes(r) : 0)) / 1e6;
     fprintf(stderr, "duet-prep: shards: %.1f MB read, %.1f MB/s, %llu train + %llu val "
-            "documents\n", mb, mb / DUET_MAX(now - B->t0, 1e-9),
-            (unsigned long long)B->rep->docs[0], (unsigned long long)B->rep->docs[1]);
+            "%s\n", mb, mb / DUET_MAX(now - B->t0, 1e-9),
+            (unsigned long long)B->rep->docs[0], (unsigned long long)B->rep->docs[1],
+            B->b.nparts == 2 ? "records" : "documents");
 }
 
 /* One pass over a set of inputs (all_val: every record is validation). */

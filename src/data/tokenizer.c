@@ -339,9 +339,7 @@ typedef struct cache_slot {
 /* When full, new words are encoded without being cached (the frequent
  * words of a text are among the first seen); after as many such misses as
  * the cache holds, it is emptied, to follow a change of vocabulary. */
-#ifndef CACHE_SLOTS
 #define CACHE_SLOTS ((size_t)1 << 18)
-#endif
 #define CACHE_MAX_ENTRIES (CACHE_SLOTS / 2)
 
 struct duet_tok_encoder {

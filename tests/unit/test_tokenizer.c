@@ -18,7 +18,7 @@ static duet_tokenizer *train_text(const char *text, size_t len, int vocab, duet_
     char *path = test_write_file(dir, "corpus.txt", text, len);
     const char *paths[1] = {path};
     duet_text_spec in = {paths, 1, "lines", "text", 0, NULL, NULL};
-    duet_bpe_train_opts o = {vocab, (size_t)64 << 20, 1, 0};
+    duet_bpe_train_opts o = {vocab, (size_t)64 << 20, 0};
     duet_tokenizer *t = duet_tokenizer_train(&in, &o, err);
     test_rmtree(dir);
     free(dir);
@@ -316,7 +316,7 @@ START_TEST(small_sample_bounds_training)
     char *path = test_write_file(dir, "c.txt", text, len);
     const char *paths[1] = {path};
     duet_text_spec in = {paths, 1, "lines", "text", 0, NULL, NULL};
-    duet_bpe_train_opts o = {600, 1024, 1, 0};
+    duet_bpe_train_opts o = {600, 1024, 0};
     duet_err err;
     duet_tokenizer *a = duet_tokenizer_train(&in, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
