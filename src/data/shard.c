@@ -176,9 +176,10 @@ int duet_shard_writer_add(duet_shard_writer *w, const int32_t *ids, size_t n, ui
         }
     }
     size_t bytes = n * (size_t)w->width;
-    if (fwrite(w->buf, 1, bytes, w->f) != bytes)
+    if (bytes > 0 && fwrite(w->buf, 1, bytes, w->f) != bytes)
         return duet_errf(err, "cannot write shard '%s': %s", w->tmp, strerror(errno));
-    w->crc = crc_update(w->crc, w->buf, bytes);
+    if (bytes > 0)
+        w->crc = crc_update(w->crc, w->buf, bytes);
     w->ntok += n;
     w->ndocs++;
     w->text_bytes += text_bytes;

@@ -170,7 +170,8 @@ static int fill_batch(builder *B, duet_text_reader *r, int all_val, int *eof, du
         }
         batch_rec *br = &b->rec[b->nrec++];
         memset(br, 0, sizeof *br);
-        br->split = all_val || goes_to_val(rec.index, B->o->seed, B->o->val_fraction);
+        br->split = all_val || (B->o->val_in.npaths == 0 &&
+                                goes_to_val(rec.index, B->o->seed, B->o->val_fraction));
         for (int p = 0; p < b->nparts; p++) {
             batch_add_text(b, rec.text[p], rec.len[p], &br->off[p]);
             br->len[p] = rec.len[p];

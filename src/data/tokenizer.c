@@ -480,6 +480,8 @@ static const int32_t *encode_word(duet_tok_encoder *e, const uint8_t *w, size_t 
 void duet_tok_encode_append(duet_tok_encoder *e, const char *text, size_t len, int32_t **ids,
                             size_t *n, size_t *cap)
 {
+    if (len == 0)
+        return;
     /* At most one id per byte: grow once. */
     if (*cap - *n < len) {
         *cap = DUET_MAX(*n + len, *cap * 2);
