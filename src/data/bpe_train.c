@@ -2,9 +2,10 @@
  *
  * Memory is bounded independently of the corpus: words are counted over the
  * first sample_bytes of document text in input order (the stream stops
- * there), so the word table holds at most sample_bytes of distinct words
- * (about 0.1x the sample for English text). Feed a shuffled or
- * representative corpus when its beginning is atypical.
+ * there), so the word table holds at most sample_bytes of distinct words.
+ * English repeats its words (64 MB: ~100k distinct, ~40 MB peak RSS); text
+ * without repetition is the worst case (64 MB of random base64: 1.5 GB).
+ * Feed a shuffled or representative corpus when its beginning is atypical.
  *
  * The merge loop is the usual incremental one: pair counts are kept exact
  * and updated only around the occurrences of the merged pair (each pair
