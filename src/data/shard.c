@@ -403,7 +403,9 @@ void duet_shards_close(duet_shard_set *s)
     free(s);
 }
 
-/* Paths named by spec: a file, a directory's *.bin, or prefix_*.bin. */
+/* Paths named by spec: a file, a directory's *.bin, or prefix_*.bin.
+ * Returns 1 when the list is our own (one file; free with free_spec(g, 1)),
+ * 0 when glob made it, -1 on error. */
 static int expand_spec(const char *spec, glob_t *g, duet_err *err)
 {
     struct stat st;
