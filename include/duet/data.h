@@ -5,8 +5,12 @@
  * the raw bytes, merges follow. Ordinary text never produces a special id,
  * and decode(encode(x)) == x for every byte string.
  *
+ * Text input: streaming readers of plain text (lines or paragraphs), JSONL
+ * and TSV pairs, each optionally gzip-compressed.
+ *
  * Shards: token files with a self-describing header (docs/formats.md), read
- * through mmap and validated on open (magic, version, sizes, CRC32, vocab).
+ * through mmap and validated on open (magic, version, sizes, CRC32, vocab);
+ * duet_shards_build is `duet-prep shards`.
  *
  * Loader: the training stream is random access by a global sequence index:
  * index i belongs to epoch i / N (N sequences per epoch) and maps through a
@@ -48,10 +52,11 @@ typedef struct duet_text_spec {
     const char *target_field;
 } duet_text_spec;
 
+/* Training is single-threaded: counting a 64 MB sample and the merge loop
+ * take seconds (docs/formats.md, "Training"). */
 typedef struct duet_bpe_train_opts {
     int vocab_size;          /* total, including specials and bytes */
     size_t sample_bytes;     /* at most this much input text is used */
-    int threads;
     int progress;            /* print progress lines to stderr */
 } duet_bpe_train_opts;
 

@@ -199,8 +199,10 @@ static int skip_value(cursor *c, int depth)
     }
 }
 
-int duet_json_get_string(const char *line, size_t len, const char *field, char **out,
-                         size_t *out_len, duet_err *err)
+/* The parser proper: may leave *out allocated on an error, so the public
+ * function below owns the freeing. */
+static int get_string(const char *line, size_t len, const char *field, char **out,
+                      size_t *out_len, duet_err *err)
 {
     cursor c = {line, line + len};
     skip_ws(&c);
@@ -249,10 +251,6 @@ int duet_json_get_string(const char *line, size_t len, const char *field, char *
                     *out_len = n;
                 found = 1;
             } else if (skip_value(&c, 1) != 0) {
-                if (found) {
-                    free(*out);
-                    *out = NULL;
-                }
                 return duet_errf(err, "malformed JSON value at byte %zu", (size_t)(c.p - line));
             }
             skip_ws(&c);
@@ -264,24 +262,27 @@ int duet_json_get_string(const char *line, size_t len, const char *field, char *
                 c.p++;
                 break;
             }
-            if (found) {
-                free(*out);
-                *out = NULL;
-            }
             return duet_errf(err, "malformed JSON: expected ',' or '}' at byte %zu",
                              (size_t)(c.p - line));
         }
     }
     skip_ws(&c);
-    if (c.p != c.end) {
-        if (found) {
-            free(*out);
-            *out = NULL;
-        }
+    if (c.p != c.end)
         return duet_errf(err, "trailing text after the JSON object at byte %zu",
                          (size_t)(c.p - line));
-    }
     return found ? 0 : 1;
+}
+
+int duet_json_get_string(const char *line, size_t len, const char *field, char **out,
+                         size_t *out_len, duet_err *err)
+{
+    char *s = NULL;
+    int rc = get_string(line, len, field, &s, out_len, err);
+    if (rc == 0)
+        *out = s;
+    else
+        free(s);
+    return rc;
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */

@@ -2,9 +2,10 @@
  *
  * Memory is bounded independently of the corpus: words are counted over the
  * first sample_bytes of document text in input order (the stream stops
- * there), so the word table holds at most sample_bytes of distinct words
- * (about 0.1x the sample for English text). Feed a shuffled or
- * representative corpus when its beginning is atypical.
+ * there), so the word table holds at most sample_bytes of distinct words.
+ * English repeats its words (64 MB: ~100k distinct, ~40 MB peak RSS); text
+ * without repetition is the worst case (64 MB of random base64: 1.5 GB).
+ * Feed a shuffled or representative corpus when its beginning is atypical.
  *
  * The merge loop is the usual incremental one: pair counts are kept exact
  * and updated only around the occurrences of the merged pair (each pair
@@ -84,16 +85,20 @@ static void wt_grow(word_table *t)
     *t = n;
 }
 
-static void wt_add(word_table *t, const uint8_t *w, size_t n)
+/* Adds one occurrence of w; -1 when the distinct words outgrow the 32-bit
+ * offsets (4 GB of distinct words, far beyond any sensible sample). */
+static int wt_add(word_table *t, const uint8_t *w, size_t n)
 {
     uint64_t h = hash_bytes(w, n);
     size_t i = h & t->mask;
     for (; t->count[i]; i = (i + 1) & t->mask) {
         if (t->hash[i] == h && t->len[i] == n && memcmp(t->arena + t->off[i], w, n) == 0) {
             t->count[i]++;
-            return;
+            return 0;
         }
     }
+    if (t->arena_n + n > UINT32_MAX)
+        return -1;
     if (t->arena_n + n > t->arena_cap) {
         t->arena_cap *= 2;
         t->arena = duet_realloc(t->arena, t->arena_cap);
@@ -106,18 +111,20 @@ static void wt_add(word_table *t, const uint8_t *w, size_t n)
     t->arena_n += n;
     if (++t->used * 2 > t->mask + 1)
         wt_grow(t);
+    return 0;
 }
 
-static void count_words(word_table *t, const char *text, size_t len)
+static int count_words(word_table *t, const char *text, size_t len)
 {
     const uint8_t *s = (const uint8_t *)text;
     size_t i = 0;
     while (i < len) {
         size_t w = duet_pretok_word(s + i, len - i);
-        if (w > 1) /* single bytes form no pair */
-            wt_add(t, s + i, w);
+        if (w > 1 && wt_add(t, s + i, w) != 0) /* single bytes form no pair */
+            return -1;
         i += w;
     }
+    return 0;
 }
 
 /* --------------------------------------------------------- merge state */
@@ -426,10 +433,14 @@ duet_tokenizer *duet_tokenizer_train(const duet_text_spec *in, const duet_bpe_tr
     double t0 = duet_now(), last = t0;
     duet_text_record rec;
     int rc = 0;
-    while (used < o->sample_bytes && (rc = duet_text_next(r, &rec, err)) == 1) {
-        for (int part = 0; part < 2 && used < o->sample_bytes; part++) {
+    while (rc >= 0 && used < o->sample_bytes && (rc = duet_text_next(r, &rec, err)) == 1) {
+        for (int part = 0; part < 2 && rc >= 0 && used < o->sample_bytes; part++) {
             size_t n = DUET_MIN(rec.len[part], o->sample_bytes - used);
-            count_words(&t, rec.text[part], n);
+            if (count_words(&t, rec.text[part], n) != 0) {
+                rc = duet_errf(err, "the sample holds more than 4 GB of distinct words; lower "
+                               "tok_sample_mb");
+                continue;
+            }
             used += n;
         }
         if (o->progress && duet_now() - last > 2) {
@@ -439,7 +450,7 @@ duet_tokenizer *duet_tokenizer_train(const duet_text_spec *in, const duet_bpe_tr
         }
     }
     duet_text_close(r);
-    if (used < o->sample_bytes && rc < 0) {
+    if (rc < 0) {
         wt_free(&t);
         return NULL;
     }

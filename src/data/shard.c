@@ -176,9 +176,10 @@ int duet_shard_writer_add(duet_shard_writer *w, const int32_t *ids, size_t n, ui
         }
     }
     size_t bytes = n * (size_t)w->width;
-    if (fwrite(w->buf, 1, bytes, w->f) != bytes)
+    if (bytes > 0 && fwrite(w->buf, 1, bytes, w->f) != bytes)
         return duet_errf(err, "cannot write shard '%s': %s", w->tmp, strerror(errno));
-    w->crc = crc_update(w->crc, w->buf, bytes);
+    if (bytes > 0)
+        w->crc = crc_update(w->crc, w->buf, bytes);
     w->ntok += n;
     w->ndocs++;
     w->text_bytes += text_bytes;
@@ -402,7 +403,9 @@ void duet_shards_close(duet_shard_set *s)
     free(s);
 }
 
-/* Paths named by spec: a file, a directory's *.bin, or prefix_*.bin. */
+/* Paths named by spec: a file, a directory's *.bin, or prefix_*.bin.
+ * Returns 1 when the list is our own (one file; free with free_spec(g, 1)),
+ * 0 when glob made it, -1 on error. */
 static int expand_spec(const char *spec, glob_t *g, duet_err *err)
 {
     struct stat st;

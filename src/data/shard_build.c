@@ -170,7 +170,8 @@ static int fill_batch(builder *B, duet_text_reader *r, int all_val, int *eof, du
         }
         batch_rec *br = &b->rec[b->nrec++];
         memset(br, 0, sizeof *br);
-        br->split = all_val || goes_to_val(rec.index, B->o->seed, B->o->val_fraction);
+        br->split = all_val || (B->o->val_in.npaths == 0 &&
+                                goes_to_val(rec.index, B->o->seed, B->o->val_fraction));
         for (int p = 0; p < b->nparts; p++) {
             batch_add_text(b, rec.text[p], rec.len[p], &br->off[p]);
             br->len[p] = rec.len[p];
@@ -206,8 +207,9 @@ static void report(builder *B, const duet_text_reader *r, int final)
     B->last_report = now;
     double mb = (B->bytes_done + (r ? duet_text_bytes(r) : 0)) / 1e6;
     fprintf(stderr, "duet-prep: shards: %.1f MB read, %.1f MB/s, %llu train + %llu val "
-            "documents\n", mb, mb / DUET_MAX(now - B->t0, 1e-9),
-            (unsigned long long)B->rep->docs[0], (unsigned long long)B->rep->docs[1]);
+            "%s\n", mb, mb / DUET_MAX(now - B->t0, 1e-9),
+            (unsigned long long)B->rep->docs[0], (unsigned long long)B->rep->docs[1],
+            B->b.nparts == 2 ? "records" : "documents");
 }
 
 /* One pass over a set of inputs (all_val: every record is validation). */

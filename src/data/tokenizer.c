@@ -339,9 +339,7 @@ typedef struct cache_slot {
 /* When full, new words are encoded without being cached (the frequent
  * words of a text are among the first seen); after as many such misses as
  * the cache holds, it is emptied, to follow a change of vocabulary. */
-#ifndef CACHE_SLOTS
 #define CACHE_SLOTS ((size_t)1 << 18)
-#endif
 #define CACHE_MAX_ENTRIES (CACHE_SLOTS / 2)
 
 struct duet_tok_encoder {
@@ -482,6 +480,8 @@ static const int32_t *encode_word(duet_tok_encoder *e, const uint8_t *w, size_t 
 void duet_tok_encode_append(duet_tok_encoder *e, const char *text, size_t len, int32_t **ids,
                             size_t *n, size_t *cap)
 {
+    if (len == 0)
+        return;
     /* At most one id per byte: grow once. */
     if (*cap - *n < len) {
         *cap = DUET_MAX(*n + len, *cap * 2);

@@ -16,7 +16,7 @@ static const char *USAGE =
     "\n"
     "Commands:\n"
     "  tokenizer  train a byte-level BPE tokenizer (keys: input, input_format, jsonl_field,\n"
-    "             vocab_size, tok_sample_mb, tokenizer, threads)\n"
+    "             paired, vocab_size, tok_sample_mb, tokenizer)\n"
     "  shards     tokenize text into out_dir/train_NNNNN.bin and out_dir/val_00000.bin\n"
     "             (keys: input, val_input, tokenizer, out_dir, num_shards, val_fraction,\n"
     "             paired, source_field, target_field, threads, seed)\n"
@@ -98,7 +98,7 @@ static int cmd_tokenizer(int argc, char **argv)
         return fail(&err);
     inputs in;
     duet_text_spec spec = text_spec(&c, c.input, &in);
-    duet_bpe_train_opts o = {c.vocab_size, (size_t)c.tok_sample_mb << 20, c.threads, 1};
+    duet_bpe_train_opts o = {c.vocab_size, (size_t)c.tok_sample_mb << 20, 1};
     double t0 = duet_now();
     duet_tokenizer *t = duet_tokenizer_train(&spec, &o, &err);
     inputs_free(&in);

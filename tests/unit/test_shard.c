@@ -306,7 +306,7 @@ static duet_tokenizer *train_on(const char *path)
 {
     const char *paths[1] = {path};
     duet_text_spec in = {paths, 1, "auto", "text", 0, NULL, NULL};
-    duet_bpe_train_opts o = {700, (size_t)1 << 20, 1, 0};
+    duet_bpe_train_opts o = {700, (size_t)1 << 20, 0};
     duet_err err;
     duet_tokenizer *t = duet_tokenizer_train(&in, &o, &err);
     ck_assert_msg(t != NULL, "%s", err.msg);
@@ -445,7 +445,7 @@ START_TEST(build_paired)
     char *corpus = test_write_file(dir, "pairs.tsv", tsv, strlen(tsv));
     const char *paths[1] = {corpus};
     duet_text_spec in = {paths, 1, "auto", "text", 1, NULL, NULL};
-    duet_bpe_train_opts o = {300, (size_t)1 << 20, 1, 0};
+    duet_bpe_train_opts o = {300, (size_t)1 << 20, 0};
     duet_err err;
     duet_tokenizer *t = duet_tokenizer_train(&in, &o, &err);
     ck_assert_msg(t != NULL, "%s", err.msg);

@@ -18,7 +18,7 @@ static duet_tokenizer *train_text(const char *text, size_t len, int vocab, duet_
     char *path = test_write_file(dir, "corpus.txt", text, len);
     const char *paths[1] = {path};
     duet_text_spec in = {paths, 1, "lines", "text", 0, NULL, NULL};
-    duet_bpe_train_opts o = {vocab, (size_t)64 << 20, 1, 0};
+    duet_bpe_train_opts o = {vocab, (size_t)64 << 20, 0};
     duet_tokenizer *t = duet_tokenizer_train(&in, &o, err);
     test_rmtree(dir);
     free(dir);
@@ -306,6 +306,36 @@ START_TEST(roundtrip_corpus_compresses)
 }
 END_TEST
 
+START_TEST(roundtrip_embedded_brown)
+{
+    /* The repository's own corpus (tests run from the repository root):
+     * train on the first 512 KB, round-trip unseen text from further on. */
+    const char *path = "shards/brown-train.txt.gz";
+    const char *paths[1] = {path};
+    duet_text_spec in = {paths, 1, "auto", "text", 0, NULL, NULL};
+    duet_bpe_train_opts o = {2000, (size_t)512 << 10, 0};
+    duet_err err;
+    duet_tokenizer *t = duet_tokenizer_train(&in, &o, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    ck_assert_int_eq(duet_tokenizer_vocab_size(t), 2000);
+    gzFile g = gzopen(path, "rb");
+    ck_assert_ptr_nonnull(g);
+    static char buf[1 << 20];
+    int n = gzread(g, buf, sizeof buf);
+    gzclose(g);
+    ck_assert_int_eq(n, (int)sizeof buf);
+    const char *chunk = buf + (768 << 10);
+    size_t len = 256 << 10, nid;
+    check_roundtrip(t, chunk, len);
+    int32_t *ids = duet_tokenizer_encode(t, chunk, len, &nid);
+    /* Bytes alone give 1 byte per token; 1728 merges from 512 KB give 2.88
+     * (4.06 with 8k merges from the whole file). */
+    ck_assert_msg((double)len / (double)nid > 2.5, "%.2f bytes/token", (double)len / (double)nid);
+    free(ids);
+    duet_tokenizer_free(t);
+}
+END_TEST
+
 START_TEST(small_sample_bounds_training)
 {
     /* sample_bytes caps the text used: a 1 KB sample of a long corpus gives
@@ -316,7 +346,7 @@ START_TEST(small_sample_bounds_training)
     char *path = test_write_file(dir, "c.txt", text, len);
     const char *paths[1] = {path};
     duet_text_spec in = {paths, 1, "lines", "text", 0, NULL, NULL};
-    duet_bpe_train_opts o = {600, 1024, 1, 0};
+    duet_bpe_train_opts o = {600, 1024, 0};
     duet_err err;
     duet_tokenizer *a = duet_tokenizer_train(&in, &o, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
@@ -437,6 +467,7 @@ Suite *suite_tokenizer(void)
     tcase_add_test(tc, training_is_deterministic);
     tcase_add_test(tc, roundtrip_random_bytes);
     tcase_add_test(tc, roundtrip_corpus_compresses);
+    tcase_add_test(tc, roundtrip_embedded_brown);
     tcase_add_test(tc, small_sample_bounds_training);
     tcase_add_test(tc, file_roundtrip_and_corruption);
     tcase_add_test(tc, bad_vocab_size);
