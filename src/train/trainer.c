@@ -595,6 +595,11 @@ static void announce(const trainer *tr)
             c->threads == 1 ? "" : "s");
     fprintf(stderr, "duet-train: %llu training sequences per epoch; run_dir %s\n",
             (unsigned long long)duet_loader_epoch_size(tr->train), c->run_dir);
+    uint64_t src_cut = 0, tgt_cut = duet_loader_truncated(tr->train, &src_cut);
+    if (tgt_cut || src_cut)
+        fprintf(stderr, "duet-train: warning: %llu targets longer than seq_len=%d and %llu sources "
+                        "longer than src_len=%d are cut (raise them to keep every token)\n",
+                (unsigned long long)tgt_cut, c->seq_len, (unsigned long long)src_cut, c->src_len);
 }
 
 enum duet_train_result duet_train(const duet_config *cfg, duet_dist *dist, duet_err *err)

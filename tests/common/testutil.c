@@ -47,11 +47,12 @@ void *test_read_file(const char *path, size_t *n)
         return NULL;
     size_t cap = 1 << 16, len = 0, got;
     char *buf = duet_malloc(cap);
-    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += got;
-        if (len == cap)
+        if (len + 1 == cap)
             buf = duet_realloc(buf, cap *= 2);
     }
+    buf[len] = 0;
     fclose(f);
     if (n)
         *n = len;
@@ -71,7 +72,7 @@ int test_run(const char *cmd, char **out)
 {
     size_t len = strlen(cmd) + 16;
     char *full = duet_malloc(len);
-    snprintf(full, len, "%s 2>&1", cmd);
+    snprintf(full, len, "( %s ) 2>&1", cmd);
     FILE *p = popen(full, "r");
     free(full);
     if (!p)

@@ -11,7 +11,8 @@ void test_rmtree(const char *path);
 
 /* Writes n bytes to dir/name; returns the malloc'ed full path. */
 char *test_write_file(const char *dir, const char *name, const void *data, size_t n);
-/* Reads a whole file; *n receives its size. NULL if unreadable. */
+/* Reads a whole file, NUL-terminated; *n (if non-NULL) receives its size.
+ * NULL if unreadable. */
 void *test_read_file(const char *path, size_t *n);
 
 /* Path of a built binary, e.g. test_bin("duet-train"): $DUET_BUILD/bin/NAME
