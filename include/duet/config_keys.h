@@ -102,6 +102,18 @@
     X(STR, prompt, "", 0, 0, NULL, S, "text prompt (prefix) for conditional generation") \
     X(BOOL, use_ema, "1", 0, 0, NULL, S | E, "sample with the weight EMA (else the raw parameters)") \
     X(ENUM, format, "text", 0, 0, "text|jsonl", S, "output format") \
-    X(STR, output, "", 0, 0, NULL, S | E, "output file (empty = stdout)")
+    X(STR, output, "", 0, 0, NULL, S | E, "output file (empty = stdout)") \
+    \
+    /* ---- evaluation (duet-eval) ---- */ \
+    X(STR, samples, "", 0, 0, NULL, E, "generated texts: one per line (.txt) or JSONL (.jsonl), optionally .gz") \
+    X(STR, references, "", 0, 0, NULL, E, "human texts: MAUVE reference set (uncond) or aligned references (seq2seq)") \
+    X(STR, judge, "", 0, 0, NULL, E, "AR checkpoint used as judge for perplexity and MAUVE features") \
+    X(STR, mem_corpus, "", 0, 0, NULL, E, "training texts for memorization (comma-separated files)") \
+    X(ENUM, eval_mode, "uncond", 0, 0, "uncond|seq2seq", E, "uncond: PPL, MAUVE, Div, Mem; seq2seq: also ROUGE-1/2/L and BLEU") \
+    X(ENUM, eval_format, "auto", 0, 0, "auto|lines|jsonl", E, "format of samples/references (auto: by extension)") \
+    X(STR, eval_field, "text", 0, 0, NULL, E, "JSONL field holding the text") \
+    X(INT, eval_max_texts, "0", 0, 100000000, NULL, E, "use at most this many samples and references (0 = all)") \
+    X(INT, ref_tokens, "0", 0, 65536, NULL, E, "cut reference texts to this many judge tokens for MAUVE (0 = judge seq_len)") \
+    X(INT, mauve_k, "0", 0, 100000, NULL, E, "MAUVE k-means clusters (0 = max(2, round(min(n_p, n_q)/10)))")
 
 #endif

@@ -111,6 +111,14 @@ typedef struct duet_objective_ops {
      * to *nfe. May be NULL (objective cannot sample). */
     int (*sample)(duet_objective *o, const float *W, const duet_sample_opts *opts, int32_t *out,
                   double *nfe, duet_err *err);
+
+    /* Judge scoring (the AR objective; NULL elsewhere): rows of n tokens
+     * [B, L] (PAD after each row's lens[b] tokens, row starting with BOS).
+     * Writes nll[b] = sum of -log p(tok_i | tok_<i) for i = 1..lens[b]-1
+     * and features[b, dim] = final hidden state (after the final norm) at
+     * position lens[b]-1 (SPEC 6.2, 6.3). */
+    void (*score)(duet_objective *o, const float *W, const int32_t *tokens, const int *lens, int B,
+                  int L, double *nll, float *features);
 } duet_objective_ops;
 
 struct duet_objective {

@@ -48,4 +48,14 @@ typedef struct duet_sample_report {
 int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
                         duet_sample_report *rep, duet_err *err);
 
+/* Judge scoring (SPEC 6.2-6.3) with an AR checkpoint: each text is encoded
+ * with the judge's tokenizer, BOS prepended, cut to max_tokens text tokens
+ * (0 = as many as the judge's seq_len allows; cuts are counted in
+ * *truncated). Writes nll[i] (sum of -log p over the text's tokens), ntok[i]
+ * (their count; 0 for an empty text) and features[i * dim] (the final
+ * hidden state at the last token); dim = m->cfg.dim. */
+int duet_judge_score(duet_model *m, const char *const *texts, const size_t *lens, size_t n,
+                     int max_tokens, double *nll, size_t *ntok, float *features,
+                     size_t *truncated, duet_err *err);
+
 #endif

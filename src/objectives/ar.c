@@ -176,6 +176,34 @@ static int ar_sample(duet_objective *o, const float *W, const duet_sample_opts *
     return 0;
 }
 
+static void ar_score(duet_objective *o, const float *W, const int32_t *tokens, const int *lens,
+                     int B, int L, double *nll, float *features)
+{
+    ar_impl *a = o->impl;
+    int V = o->vocab_size, D = a->net.D;
+    tokennet_forward(&a->net, W, tokens, NULL, NULL, B, L);
+    for (int b = 0; b < B; b++) {
+        double sum = 0.0;
+        for (int i = 0; i + 1 < lens[b]; i++) {
+            const float *lg = a->net.logits + ((size_t)b * L + i) * V;
+            int32_t target = tokens[(size_t)b * L + i + 1];
+            float mx = -INFINITY;
+            for (int v = 0; v < V; v++)
+                if (v != DUET_TOK_MASK && lg[v] > mx)
+                    mx = lg[v];
+            double z = 0.0;
+            for (int v = 0; v < V; v++)
+                if (v != DUET_TOK_MASK)
+                    z += exp((double)(lg[v] - mx));
+            sum += log(z) + mx - lg[target];
+        }
+        nll[b] = sum;
+        /* the stack leaves its normalized output in net.h */
+        memcpy(features + (size_t)b * D, a->net.h + ((size_t)b * L + lens[b] - 1) * D,
+               (size_t)D * sizeof(float));
+    }
+}
+
 const duet_objective_ops duet_objective_ar = {
     .name = "ar",
     .ncounts = 1,
@@ -186,4 +214,5 @@ const duet_objective_ops duet_objective_ar = {
     .count = ar_count,
     .forward_backward = ar_forward_backward,
     .sample = ar_sample,
+    .score = ar_score,
 };

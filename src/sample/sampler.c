@@ -169,3 +169,49 @@ int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
         return duet_errf(err, "error writing samples");
     return rc;
 }
+
+int duet_judge_score(duet_model *m, const char *const *texts, const size_t *lens, size_t n,
+                     int max_tokens, double *nll, size_t *ntok, float *features,
+                     size_t *truncated, duet_err *err)
+{
+    if (!m->obj->ops->score)
+        return duet_errf(err, "judge checkpoint has objective '%s'; the judge must be an 'ar' model",
+                         m->cfg.objective);
+    int L = m->cfg.seq_len, D = m->cfg.dim, B = m->max_batch;
+    int limit = max_tokens > 0 && max_tokens < L - 1 ? max_tokens : L - 1; /* BOS takes one */
+    int32_t *rows = duet_malloc((size_t)B * (size_t)L * sizeof(int32_t));
+    int *row_len = duet_malloc((size_t)B * sizeof(int));
+    double *row_nll = duet_malloc((size_t)B * sizeof(double));
+    float *row_feat = duet_malloc((size_t)B * (size_t)D * sizeof(float));
+    *truncated = 0;
+    for (size_t start = 0; start < n; start += (size_t)B) {
+        int nb = (int)DUET_MIN((size_t)B, n - start);
+        for (int b = 0; b < nb; b++) {
+            size_t count = 0;
+            int32_t *ids = duet_tokenizer_encode(m->tok, texts[start + b], lens[start + b], &count);
+            if (count > (size_t)limit) {
+                count = (size_t)limit;
+                (*truncated)++;
+            }
+            int32_t *row = rows + (size_t)b * L;
+            row[0] = DUET_TOK_BOS;
+            memcpy(row + 1, ids, count * sizeof(int32_t));
+            for (int i = 1 + (int)count; i < L; i++)
+                row[i] = DUET_TOK_PAD;
+            row_len[b] = 1 + (int)count;
+            free(ids);
+        }
+        m->obj->ops->score(m->obj, m->W, rows, row_len, nb, L, row_nll, row_feat);
+        for (int b = 0; b < nb; b++) {
+            nll[start + b] = row_nll[b];
+            ntok[start + b] = (size_t)(row_len[b] - 1);
+            memcpy(features + (start + b) * (size_t)D, row_feat + (size_t)b * D,
+                   (size_t)D * sizeof(float));
+        }
+    }
+    free(rows);
+    free(row_len);
+    free(row_nll);
+    free(row_feat);
+    return 0;
+}
