@@ -329,6 +329,85 @@ START_TEST(sampler_is_deterministic)
 }
 END_TEST
 
+/* duet-eval end to end: an AR judge scores mdlm samples against held-out
+ * text; bad inputs (empty samples, mismatched seq2seq counts, a judge with
+ * another tokenizer than the generator) are clear errors. */
+START_TEST(eval_tool)
+{
+    train_ok(1, "judge", "objective=ar steps=2 batch_size=4");
+    train_ok(1, "gen", "objective=mdlm steps=2 batch_size=4");
+    char *judge = ckpt_of("judge", 2), *gen = ckpt_of("gen", 2);
+    char *sample = test_bin("duet-sample"), *eval = test_bin("duet-eval");
+    char *samples = test_strf("%s/gen.txt", dir), *json = test_strf("%s/eval.json", dir);
+    char *cmd = test_strf("%s ckpt=%s n_samples=24 sample_steps=4 output=%s", sample, gen, samples);
+    ck_assert_int_eq(test_run(cmd, NULL), 0);
+    free(cmd);
+    char *out = NULL;
+    cmd = test_strf("%s samples=%s references=shards/brown-valid.txt.gz eval_max_texts=24 judge=%s "
+                    "ckpt=%s mem_corpus=shards/brown-valid.txt.gz output=%s",
+                    eval, samples, judge, gen, json);
+    ck_assert_msg(test_run(cmd, &out) == 0, "%s", out);
+    free(cmd);
+    free(out);
+    char *res = test_read_file(json, NULL);
+    const char *keys[] = {"\"n_samples\": 24", "\"ppl_trim\": ", "\"ppl_corpus\": ",
+                          "\"mauve\": ", "\"div\": ", "\"mem\": ", "\"self_bleu\": "};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        ck_assert_msg(strstr(res, keys[i]) != NULL, "missing %s in %s", keys[i], res);
+    free(res);
+
+    /* empty samples file */
+    char *empty = test_write_file(dir, "empty.txt", "", 0);
+    cmd = test_strf("%s samples=%s", eval, empty);
+    ck_assert_int_eq(test_run(cmd, &out), 1);
+    ck_assert_msg(strstr(out, "duet-eval: error:") && strstr(out, empty), "%s", out);
+    free(cmd);
+    free(out);
+    /* seq2seq with fewer references than samples */
+    char *two = test_write_file(dir, "two.txt", "a b c\nd e f\n", 12);
+    cmd = test_strf("%s samples=%s eval_mode=seq2seq references=%s", eval, samples, two);
+    ck_assert_int_eq(test_run(cmd, &out), 1);
+    ck_assert_msg(strstr(out, "duet-eval: error:") != NULL, "%s", out);
+    free(cmd);
+    free(out);
+    /* a judge whose tokenizer differs from the generator's */
+    char *prep = test_bin("duet-prep");
+    cmd = test_strf("%s tokenizer input=shards/brown-valid.txt.gz vocab_size=400 tokenizer=%s/tok2.bin "
+                    "&& %s shards input=shards/brown-valid.txt.gz tokenizer=%s/tok2.bin out_dir=%s/data2",
+                    prep, dir, prep, dir, dir);
+    ck_assert_int_eq(test_run(cmd, NULL), 0);
+    free(cmd);
+    char *conf2 = test_strf("%s/other.conf", dir);
+    char *conf_text = test_strf("tokenizer = %s/tok2.bin\ntrain_data = %s/data2/train\n", dir, dir);
+    free(test_write_file(dir, "other.conf", conf_text, strlen(conf_text)));
+    char *train_bin = test_bin("duet-train");
+    cmd = test_strf("launch/duet-mpirun.sh -np 1 %s %s/base.conf %s objective=ar steps=1 batch_size=4 "
+                    "run_dir=%s/judge2",
+                    train_bin, dir, conf2, dir);
+    ck_assert_int_eq(test_run(cmd, NULL), 0);
+    free(cmd);
+    char *judge2 = ckpt_of("judge2", 1);
+    cmd = test_strf("%s samples=%s judge=%s ckpt=%s", eval, samples, judge2, gen);
+    ck_assert_int_eq(test_run(cmd, &out), 1);
+    ck_assert_msg(strstr(out, "tokenizer") && strstr(out, gen), "%s", out);
+    free(cmd);
+    free(out);
+    free(judge2);
+    free(train_bin);
+    free(conf_text);
+    free(conf2);
+    free(prep);
+    free(two);
+    free(empty);
+    free(samples);
+    free(json);
+    free(sample);
+    free(eval);
+    free(judge);
+    free(gen);
+}
+END_TEST
+
 /* Bad configuration: a clear message and exit 1 on every rank. */
 START_TEST(config_errors_exit_nonzero)
 {
@@ -362,6 +441,7 @@ Suite *suite_train(void)
     tcase_add_test(tc, bad_checkpoints_are_rejected);
     tcase_add_loop_test(tc, sampler_is_deterministic, 0, nobj);
     tcase_add_test(tc, config_errors_exit_nonzero);
+    tcase_add_test(tc, eval_tool);
     suite_add_tcase(s, tc);
     return s;
 }
