@@ -617,10 +617,10 @@ enum duet_train_result duet_train(const duet_config *cfg, duet_dist *dist, duet_
     duet_set_threads(cfg->threads);
     enum duet_train_result result = DUET_TRAIN_FAILED;
 
+    if (agree(&tr, open_data(&tr, err), err) != 0)
+        goto done;
     int rc = tr.rank == 0 ? make_dir(cfg->run_dir, err) : 0;
     if (agree(&tr, rc, err) != 0)
-        goto done;
-    if (agree(&tr, open_data(&tr, err), err) != 0)
         goto done;
     if (agree(&tr, build_model(&tr, err), err) != 0)
         goto done;

@@ -419,12 +419,17 @@ START_TEST(config_errors_exit_nonzero)
     ck_assert_msg(strstr(out, "did you mean 'batch_size'") != NULL, "%s", out);
     free(out);
     char cmd[8192], *train_bin = test_bin("duet-train");
-    snprintf(cmd, sizeof cmd, "launch/duet-mpirun.sh -np 1 %s tokenizer=%s/missing.bin train_data=x",
-             train_bin, dir);
+    snprintf(cmd, sizeof cmd,
+             "launch/duet-mpirun.sh -np 1 %s tokenizer=%s/missing.bin train_data=x run_dir=%s/never",
+             train_bin, dir, dir);
     ck_assert_int_eq(test_run(cmd, &out), 1);
     ck_assert_msg(strstr(out, "missing.bin") != NULL, "%s", out);
     free(out);
     free(train_bin);
+    /* a failed start leaves no run directory behind */
+    char *never = test_strf("%s/never", dir);
+    ck_assert_int_ne(access(never, F_OK), 0);
+    free(never);
 }
 END_TEST
 
