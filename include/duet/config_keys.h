@@ -89,6 +89,7 @@
     X(INT, val_batches, "8", 1, 1000000, NULL, T, "micro-batches per validation") \
     X(INT, debug_nan_step, "-1", -1, 2147483647, NULL, T, "debug: inject a NaN gradient at this step (-1 = never)") \
     X(INT, debug_nan_rank, "0", 0, 1048576, NULL, T, "debug: rank that injects the NaN") \
+    X(INT, debug_signal_step, "-1", -1, 2147483647, NULL, T, "debug: rank 0 raises SIGUSR1 after this step (-1 = never; tests the stop agreement)") \
     \
     /* ---- sampler ---- */ \
     X(STR, ckpt, "", 0, 0, NULL, S | E, "checkpoint file to read") \

@@ -650,6 +650,8 @@ enum duet_train_result duet_train(const duet_config *cfg, duet_dist *dist, duet_
         step_record rec;
         if (train_step(&tr, &rec, err) != 0)
             goto done;
+        if (cfg->debug_signal_step == (int)tr.step && tr.rank == 0)
+            raise(SIGUSR1);
         if (cfg->val_every > 0 && tr.val && tr.step % cfg->val_every == 0)
             rec.val_loss = validate(&tr);
         if (cfg->check_every > 0 && tr.step % cfg->check_every == 0)

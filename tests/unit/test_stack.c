@@ -464,12 +464,25 @@ static void run_step(const st_case *k, int threads, float *out, float *grads, fl
     env_free(&e);
 }
 
-START_TEST(threads_and_runs_bitwise_equal)
+/* max |a-b| over max |a| */
+static double max_rel_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)a[i]));
+    }
+    return d / m;
+}
+
+START_TEST(threads_agree_and_runs_bitwise_equal)
 {
     /* big enough that every OpenMP loop and OpenBLAS call goes parallel.
-     * Tolerance: none. Threads own disjoint outputs, reductions run in a
-     * fixed order, and OpenBLAS splits GEMMs over rows/columns only, so 1
-     * and 2 threads (and two runs) agree bitwise. */
+     * Two runs with the same thread count agree bitwise (threads own
+     * disjoint outputs, reductions run in a fixed order). Across thread
+     * counts OpenBLAS may pick other kernels (seen: a different summation
+     * order in 1- vs 2-thread SGEMM on some CPUs), so 1 vs 2 threads agree
+     * to float reassociation: 1e-4 relative to each array's largest value. */
     st_case k = mk(DUET_MASK_CAUSAL, DUET_POS_ROPE, DUET_NORM_RMS, DUET_MLP_SWIGLU,
                    DUET_COND_ADALN, 0, 1);
     k.c.dim = 128, k.c.n_head = 4, k.c.ffn_dim = 0, k.c.max_batch = 4, k.c.max_seq = 64;
@@ -486,9 +499,9 @@ START_TEST(threads_and_runs_bitwise_equal)
     run_step(&k, 2, o2, g2, d2);
     run_step(&k, 2, o3, g3, d3);
     duet_set_threads(saved);
-    ck_assert_mem_eq(o1, o2, nh * sizeof(float));
-    ck_assert_mem_eq(g1, g2, np * sizeof(float));
-    ck_assert_mem_eq(d1, d2, nh * sizeof(float));
+    ck_assert_msg(max_rel_diff(o1, o2, nh) < 1e-4, "outputs: %g", max_rel_diff(o1, o2, nh));
+    ck_assert_msg(max_rel_diff(g1, g2, np) < 1e-4, "grads: %g", max_rel_diff(g1, g2, np));
+    ck_assert_msg(max_rel_diff(d1, d2, nh) < 1e-4, "input grads: %g", max_rel_diff(d1, d2, nh));
     ck_assert_mem_eq(o2, o3, nh * sizeof(float));
     ck_assert_mem_eq(g2, g3, np * sizeof(float));
     free(o1), free(o2), free(o3), free(g1), free(g2), free(g3), free(d1), free(d2), free(d3);
@@ -561,7 +574,7 @@ Suite *suite_stack(void)
     tcase_add_test(tc, zero_adaln_is_identity);
     tcase_add_test(tc, backward_twice_equals_full);
     tcase_add_test(tc, grad_hook_order_and_finality);
-    tcase_add_test(tc, threads_and_runs_bitwise_equal);
+    tcase_add_test(tc, threads_agree_and_runs_bitwise_equal);
     tcase_add_test(tc, invalid_configs_rejected);
     tcase_add_test(tc, default_ffn_and_init);
     suite_add_tcase(s, tc);
