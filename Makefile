@@ -65,7 +65,9 @@ TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/common/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/main.o $(TEST_COMMON_OBJ)
 MPI_TEST_SRC := $(sort $(wildcard tests/mpi/test_*.c))
 MPI_TEST_OBJ := $(MPI_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/mpi/main.o $(TEST_COMMON_OBJ)
-TEST_BINS := $(BUILD)/tests/unit_tests $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests)
+# Small programs the integration tests call (tests/tools/NAME.c -> $(BUILD)/tests/NAME).
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+TEST_BINS := $(BUILD)/tests/unit_tests $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests) $(TEST_TOOLS)
 
 .PHONY: all deps demo test check-unit check-mpi check-integration bench clean help
 .DEFAULT_GOAL := all
@@ -138,6 +140,11 @@ $(BUILD)/tests/mpi_tests: $(MPI_TEST_OBJ) $(LIB) $(DIST_MPI)
 	@echo "  LD   $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(MPI_TEST_OBJ) $(DIST_MPI) $(LIB) $(MPI_LIBS) $(LIBS_CHECK) $(LDLIBS_ALL)
 
+$(TEST_TOOLS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(DIST_SERIAL)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(DIST_SERIAL) $(LIB) $(LDLIBS_ALL)
+
 # mpirun settings for local runs on this machine (root, few cores); never
 # forced on cluster users, who use launch/ directly.
 LOCAL_MPIRUN := launch/duet-mpirun.sh
@@ -148,7 +155,7 @@ check-unit: $(BUILD)/tests/unit_tests
 check-mpi: $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests)
 	$(if $(MPI_TEST_SRC),$(LOCAL_MPIRUN) -np $(NP) $(BUILD)/tests/mpi_tests)
 
-check-integration: all
+check-integration: all $(TEST_TOOLS)
 	@for t in $(sort $(wildcard tests/integration/test_*.sh)); do \
 	  echo "== $$t"; DUET_BUILD=$(BUILD) sh $$t || exit 1; done
 

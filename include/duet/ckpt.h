@@ -49,6 +49,8 @@ typedef struct duet_ckpt_section {
 typedef struct duet_ckpt_meta {
     int64_t step;          /* >= 0 */
     const char *objective; /* e.g. "mdlm"; 0..DUET_CKPT_NAME_MAX-1 bytes */
+    int debug_crash;       /* tests only: if > 0, SIGKILL the writer after this many
+                              sections are in the temporary file (a crash mid-write) */
 } duet_ckpt_meta;
 
 /* Writes a checkpoint to `path` atomically: the bytes go to "<path>.tmp" in

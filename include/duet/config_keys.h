@@ -89,6 +89,9 @@
     X(INT, val_batches, "8", 1, 1000000, NULL, T, "micro-batches per validation") \
     X(INT, debug_nan_step, "-1", -1, 2147483647, NULL, T, "debug: inject a NaN gradient at this step (-1 = never)") \
     X(INT, debug_nan_rank, "0", 0, 1048576, NULL, T, "debug: rank that injects the NaN") \
+    X(INT, debug_kill_step, "-1", -1, 2147483647, NULL, T, "debug: debug_kill_rank SIGKILLs itself at the start of this step (-1 = never; tests relaunch)") \
+    X(INT, debug_kill_rank, "0", 0, 1048576, NULL, T, "debug: rank that kills itself at debug_kill_step") \
+    X(INT, debug_ckpt_crash_step, "-1", -1, 2147483647, NULL, T, "debug: rank 0 SIGKILLs itself halfway through writing the checkpoint of this step (-1 = never)") \
     X(INT, debug_signal_step, "-1", -1, 2147483647, NULL, T, "debug: rank 0 raises SIGUSR1 after this step (-1 = never; tests the stop agreement)") \
     \
     /* ---- sampler ---- */ \

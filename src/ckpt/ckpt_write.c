@@ -212,6 +212,8 @@ static int write_file(writer *w, const duet_ckpt_meta *meta, const duet_ckpt_sec
         duet_ckpt_fmt_set_name(e.name, sections[i].name);
         rc = write_section(w, &sections[i], level, &e);
         duet_ckpt_fmt_put_entry(head + DUET_CKPT_HEADER_SIZE + i * DUET_CKPT_ENTRY_SIZE, &e);
+        if (meta->debug_crash > 0 && (size_t)meta->debug_crash == i + 1)
+            raise(SIGKILL);
     }
     if (rc == 0) {
         duet_ckpt_fmt_header h;

@@ -28,7 +28,7 @@
 enum {
     H_VERSION = 8, H_HEADER_BYTES = 12, H_VOCAB = 16, H_TOK_ID = 20, H_WIDTH = 24, H_FLAGS = 28,
     H_NTOK = 32, H_NDOCS = 40, H_TEXT_BYTES = 48, H_TOK_OFF = 56, H_OFFS_OFF = 64,
-    H_FILE_BYTES = 72, H_PAYLOAD_CRC = 80, H_HEADER_CRC = 124
+    H_FILE_BYTES = 72, H_PAYLOAD_CRC = 80, H_RESERVED = 84, H_HEADER_CRC = 124
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -317,6 +317,10 @@ static int validate(shard_file *f, duet_err *err)
         tok_off != SHARD_HEADER)
         return duet_errf(err, "shard '%s': inconsistent header (vocab %u, token width %d, "
                          "flags %u)", p, f->vocab, f->width, flags);
+    for (int i = H_RESERVED; i < H_HEADER_CRC; i++)
+        if (h[i] != 0)
+            return duet_errf(err, "shard '%s': reserved header byte %d is %u, not 0 (written "
+                             "by a newer duet-prep, or corrupted)", p, i, h[i]);
     if (file_bytes != f->size)
         return duet_errf(err, "shard '%s': file is %zu bytes, its header says %llu (truncated?)",
                          p, f->size, (unsigned long long)file_bytes);

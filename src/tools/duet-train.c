@@ -18,6 +18,9 @@ static const duet_cli CLI = {
 
 int main(int argc, char **argv)
 {
+    /* Before MPI_Init: a SIGTERM/SIGUSR1 that arrives while MPI starts (which can
+     * take seconds under srun) is recorded and honoured at the first step. */
+    duet_train_install_signals();
     duet_dist *dist = duet_dist_init(&argc, &argv);
     if (!dist) {
         fprintf(stderr, "duet-train: error: MPI failed to initialise\n");
@@ -34,7 +37,6 @@ int main(int argc, char **argv)
         duet_dist_finalize(dist);
         return rc < 0 ? 1 : 0;
     }
-    duet_train_install_signals();
     enum duet_train_result r = duet_train(&cfg, dist, &err);
     if (r == DUET_TRAIN_FAILED && root)
         fprintf(stderr, "duet-train: error: %s\n", err.msg);

@@ -260,7 +260,8 @@ static int save_checkpoint(trainer *tr, duet_err *err)
         if (obj_state)
             sec[ns++] = (duet_ckpt_section){"objective", obj_state, obj_n, 1};
         sec[ns++] = (duet_ckpt_section){"train_state", state, state_n, 1};
-        duet_ckpt_meta meta = {tr->step, tr->cfg->objective};
+        duet_ckpt_meta meta = {tr->step, tr->cfg->objective,
+                               tr->cfg->debug_ckpt_crash_step == tr->step ? ns / 2 : 0};
         double t0 = duet_now();
         rc = duet_ckpt_write(path, &meta, sec, (size_t)ns, tr->cfg->ckpt_level, err);
         if (rc == 0) {
@@ -647,6 +648,8 @@ enum duet_train_result duet_train(const duet_config *cfg, duet_dist *dist, duet_
             result = DUET_TRAIN_PREEMPTED;
             goto done;
         }
+        if (cfg->debug_kill_step == tr.step && cfg->debug_kill_rank == tr.rank)
+            raise(SIGKILL);
         step_record rec;
         if (train_step(&tr, &rec, err) != 0)
             goto done;

@@ -149,6 +149,11 @@ START_TEST(every_corruption_detected)
     b[n - 8] ^= 4;
     fix_crcs(b, n);
     expect_bad(dir, b, n, 0, 0, "offsets");
+    /* A non-zero reserved header byte (a newer format or a corrupted header). */
+    FRESH();
+    b[100] = 1;
+    fix_crcs(b, n);
+    expect_bad(dir, b, n, 0, 0, "reserved header byte 100");
     /* A huge token count that would overflow size arithmetic. */
     FRESH();
     memset(b + 32, 0xff, 8);
