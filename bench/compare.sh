@@ -10,6 +10,8 @@
 #
 #   sh bench/compare.sh                 # all objectives
 #   OBJECTIVES="mdlm ar" sh bench/compare.sh
+#   (vq = the two-stage pipeline of issue 7: vqae, then vqlm on its frozen codes;
+#   its row counts both stages' steps and the top + bottom denoiser evaluations)
 #   BUDGET_STEPS=300 N=200 sh bench/compare.sh
 #
 # Takes tens of minutes on 2 cores (each model trains for about two minutes).
@@ -17,7 +19,7 @@ set -eu
 BUILD=${DUET_BUILD:-build}
 BIN=$BUILD/bin
 W=${COMPARE_DIR:-build/compare}
-OBJECTIVES=${OBJECTIVES:-"ar mdlm"}
+OBJECTIVES=${OBJECTIVES:-"ar mdlm vq"}
 BUDGET_STEPS=${BUDGET_STEPS:-600}   # x global batch 32 x 64 tokens = the token budget
 N=${N:-200}                         # samples per objective
 SAMPLE_STEPS=${SAMPLE_STEPS:-32}
@@ -91,6 +93,11 @@ for obj in $OBJECTIVES; do
     case $obj in
     ar | mdlm)
         ck=$(train "$obj" "configs/mdlm-tiny.conf" objective="$obj" steps="$BUDGET_STEPS")
+        sample "$obj" "$ck"
+        ;;
+    vq)
+        ae=$(train vqae configs/vqae-tiny.conf steps="$BUDGET_STEPS")
+        ck=$(train "$obj" configs/vqlm-tiny.conf vq_ckpt="$ae" steps="$BUDGET_STEPS")
         sample "$obj" "$ck"
         ;;
     *)

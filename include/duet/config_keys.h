@@ -41,7 +41,7 @@
     X(INT, src_len, "0", 0, 65536, NULL, T, "source length in tokens for paired (seq2seq) data; 0 = no source") \
     \
     /* ---- model backbone ---- */ \
-    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm", T, "training objective") \
+    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm", T, "training objective") \
     X(INT, dim, "256", 8, 65536, NULL, T, "transformer width D") \
     X(INT, n_layer, "6", 1, 1024, NULL, T, "number of transformer blocks") \
     X(INT, n_head, "4", 1, 1024, NULL, T, "attention heads (dim must be divisible by n_head)") \
@@ -56,6 +56,22 @@
     X(ENUM, mask_schedule, "loglinear", 0, 0, "loglinear|cosine", T, "masking schedule alpha(t) of masked diffusion") \
     X(FLOAT, mask_eps, "1e-3", 0, 0.5, NULL, T, "floor delta of the masking schedule") \
     X(FLOAT, t_eps, "1e-3", 1e-6, 0.5, NULL, T, "smallest diffusion time drawn in training") \
+    \
+    /* ---- objectives: hierarchical VQ autoencoder (vqae) and code-level MDLMs (vqlm), SPEC 3 ---- */ \
+    X(INT, vq_k1, "4", 1, 4096, NULL, T, "vqae: bottom stride K1 (tokens per bottom code)") \
+    X(INT, vq_k2, "16", 1, 65536, NULL, T, "vqae: top stride K2 (a multiple of vq_k1; seq_len a multiple of it)") \
+    X(INT, vq_kb, "1024", 2, 1048576, NULL, T, "vqae: bottom codebook size Kb") \
+    X(INT, vq_kt, "512", 2, 1048576, NULL, T, "vqae: top codebook size Kt") \
+    X(INT, vq_dim, "64", 1, 65536, NULL, T, "vqae: code width Dc") \
+    X(INT, vq_top_layers, "2", 1, 1024, NULL, T, "vqae: blocks of the top encoder and of the top decoder") \
+    X(FLOAT, vq_beta, "0.25", 0, 100, NULL, T, "vqae: commitment loss weight beta") \
+    X(FLOAT, vq_decay, "0.99", 0, 1, NULL, T, "vqae: codebook EMA decay gamma") \
+    X(FLOAT, vq_eps, "1e-5", 0, 1, NULL, T, "vqae: Laplace smoothing epsilon of the EMA counts") \
+    X(FLOAT, vq_dead, "0.1", 0, 1, NULL, T, "vqae: a code is dead when its EMA count < vq_dead x the mean count") \
+    X(INT, vq_restart_every, "100", 0, 2147483647, NULL, T, "vqae: dead-code restart check every N steps (0 = never)") \
+    X(INT, vq_restart_warmup, "500", 0, 2147483647, NULL, T, "vqae: no dead-code restart before this step") \
+    X(STR, vq_ckpt, "", 0, 0, NULL, T, "vqlm: checkpoint of the trained (frozen) vqae that provides the codes") \
+    X(INT, vq_bottom_steps, "8", 1, 1000000, NULL, S, "vqlm: sampling steps of the bottom-code model (1 = one-shot)") \
     \
     /* ---- optimizer ---- */ \
     X(INT, steps, "1000", 1, 2147483647, NULL, T, "optimizer steps to train for") \

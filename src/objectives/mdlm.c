@@ -7,21 +7,19 @@
  * logit is -inf, unmasked positions carry over (no loss).
  * Sampling: ancestral unmasking on the grid t_i = 1 - i/S.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "duet/data.h"
-#include "duet/diffusion.h"
 #include "duet/objective.h"
 #include "duet/rng.h"
+#include "masked_core.h"
 #include "objectives_impl.h"
 #include "tokennet.h"
 
 typedef struct mdlm_impl {
     tokennet net;
-    duet_mask_schedule sched;
-    double delta, t_eps;
+    mdm core;
     int32_t *z, *targets; /* [B*L] */
     float *weights;       /* [B*L] */
     float *tscaled;       /* [B] */
@@ -33,9 +31,7 @@ static int mdlm_create(duet_objective *o, const duet_config *cfg, duet_params *p
 {
     mdlm_impl *m = duet_calloc(1, sizeof *m);
     o->impl = m;
-    m->sched = strcmp(cfg->mask_schedule, "cosine") == 0 ? DUET_MASK_COSINE : DUET_MASK_LOGLINEAR;
-    m->delta = cfg->mask_eps;
-    m->t_eps = cfg->t_eps;
+    mdm_init(&m->core, cfg, o->vocab_size, DUET_TOK_MASK, DUET_STREAM_MASK, DUET_STREAM_SAMPLE);
     enum duet_cond_kind cond = strcmp(cfg->time_cond, "add") == 0 ? DUET_COND_ADD : DUET_COND_ADALN;
     duet_stack_config sc =
         tokennet_stack_config(cfg, DUET_MASK_BIDIR, cond, max_batch, cfg->seq_len);
@@ -71,47 +67,36 @@ static void mdlm_count(duet_objective *o, const duet_batch *b, uint64_t seed, do
     counts[0] = (double)b->B * (double)b->L;
 }
 
-/* Draws t and the mask of every row (keyed by its global sample index) and
- * fills the denoiser input, targets and per-position ELBO weights. */
-static void corrupt(mdlm_impl *m, const duet_batch *b, uint64_t seed)
-{
-    for (int r = 0; r < b->B; r++) {
-        uint32_t g = b->first_index + (uint32_t)r;
-        double t = duet_lowdisc_time(seed, b->step, g, b->global_batch, m->t_eps);
-        double p_mask = 1.0 - duet_mask_alpha(m->sched, m->delta, t);
-        float w = (float)duet_mask_weight(m->sched, m->delta, t);
-        m->tscaled[r] = (float)(1000.0 * t);
-        duet_rng rng = duet_rng_keyed(seed, b->step, g, DUET_STREAM_MASK);
-        for (int l = 0; l < b->L; l++) {
-            size_t i = (size_t)r * b->L + l;
-            int masked = duet_rng_uniform(&rng) < p_mask;
-            m->z[i] = masked ? DUET_TOK_MASK : b->tokens[i];
-            m->targets[i] = masked ? b->tokens[i] : -1;
-            m->weights[i] = w;
-        }
-    }
-}
-
 static void mdlm_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
                                   const duet_batch *b, const float *W, float *dW, double *terms)
 {
     mdlm_impl *m = o->impl;
-    corrupt(m, b, ctx->seed);
+    mdm_corrupt(&m->core, b, b->L, b->tokens, ctx->seed, m->z, m->targets, m->weights,
+                m->tscaled);
     tokennet_forward(&m->net, W, m->z, m->tscaled, NULL, b->B, b->L);
-    double count = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
-    double sum = duet_xent_forward_backward(dW ? m->net.logits : NULL, NULL, m->net.logits,
-                                            m->targets, m->weights, (float)(1.0 / count),
-                                            b->B * b->L, o->vocab_size, -1, DUET_TOK_MASK);
-    terms[0] = sum / count;
+    terms[0] = mdm_loss(&m->core, m->net.logits, m->targets, m->weights, ctx->global_counts[0],
+                        b->B * b->L, dW != NULL);
     if (dW)
         tokennet_backward(&m->net, W, dW, NULL, b->B, b->L, ctx->hook);
+}
+
+typedef struct denoise_ctx {
+    tokennet *net;
+    const float *W;
+} denoise_ctx;
+
+static const float *denoise(void *user, const int32_t *z, const float *tscaled, int n, int len)
+{
+    denoise_ctx *c = user;
+    tokennet_forward(c->net, c->W, z, tscaled, NULL, n, len);
+    return c->net->logits;
 }
 
 static int mdlm_sample(duet_objective *o, const float *W, const duet_sample_opts *opts,
                        int32_t *out, double *nfe, duet_err *err)
 {
     mdlm_impl *m = o->impl;
-    int n = opts->n, len = opts->len, V = o->vocab_size;
+    int n = opts->n, len = opts->len;
     int S = opts->steps > 0 ? opts->steps : len;
     if (len > m->net.max_seq)
         return duet_errf(err, "sample_len %d exceeds the model's seq_len %d", len, m->net.max_seq);
@@ -120,38 +105,9 @@ static int mdlm_sample(duet_objective *o, const float *W, const duet_sample_opts
     for (int r = 0; r < n; r++)
         for (int l = 0; l < len; l++)
             out[(size_t)r * len + l] = l < opts->prompt_len ? opts->prompt[l] : DUET_TOK_MASK;
-    float temp = opts->temperature > 0 ? opts->temperature : 1.0f;
-    for (int i = 0; i < S; i++) {
-        double t = 1.0 - (double)i / S, s = 1.0 - (double)(i + 1) / S;
-        for (int r = 0; r < n; r++)
-            m->tscaled[r] = (float)(1000.0 * t);
-        tokennet_forward(&m->net, W, out, m->tscaled, NULL, n, len);
-        *nfe += 1.0;
-        double p_unmask = duet_mask_unmask_prob(m->sched, m->delta, t, s);
-        for (int r = 0; r < n; r++) {
-            duet_rng rng = duet_rng_keyed(opts->seed, (uint32_t)i, opts->first_index + (uint32_t)r,
-                                          DUET_STREAM_SAMPLE);
-            for (int l = 0; l < len; l++) {
-                int32_t *z = out + (size_t)r * len + l;
-                double coin = duet_rng_uniform64(&rng), u = duet_rng_uniform64(&rng);
-                if (*z != DUET_TOK_MASK || coin >= p_unmask)
-                    continue;
-                const float *lg = m->net.logits + ((size_t)r * len + l) * V;
-                float mx = -INFINITY;
-                for (int v = 0; v < V; v++)
-                    if (v != DUET_TOK_MASK && lg[v] > mx)
-                        mx = lg[v];
-                double zsum = 0.0;
-                for (int v = 0; v < V; v++) {
-                    m->probs[v] = v == DUET_TOK_MASK ? 0.0f : expf((lg[v] - mx) / temp);
-                    zsum += m->probs[v];
-                }
-                for (int v = 0; v < V; v++)
-                    m->probs[v] = (float)(m->probs[v] / zsum);
-                *z = sample_categorical(m->probs, V, u);
-            }
-        }
-    }
+    denoise_ctx c = {&m->net, W};
+    mdm_sample(&m->core, denoise, &c, out, n, len, S, opts->seed, opts->first_index,
+               opts->temperature, m->probs, m->tscaled, nfe);
     return 0;
 }
 

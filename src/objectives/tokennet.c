@@ -94,12 +94,21 @@ static duet_stack_io make_io(const tokennet *n, const duet_attn_mask *mask)
 void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
                       const duet_attn_mask *mask, int B, int L)
 {
+    tokennet_forward_add(n, W, ids, NULL, time_scaled, mask, B, L);
+}
+
+void tokennet_forward_add(tokennet *n, const float *W, const int32_t *ids, const float *extra,
+                          const float *time_scaled, const duet_attn_mask *mask, int B, int L)
+{
     if (B > n->max_batch || L > n->max_seq)
         duet_fatal("tokennet: batch %dx%d exceeds the allocated %dx%d", B, L, n->max_batch,
                    n->max_seq);
     size_t rows = (size_t)B * (size_t)L;
     memcpy(n->ids, ids, rows * sizeof(int32_t));
     duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
+    if (extra)
+        for (size_t i = 0; i < rows * (size_t)n->D; i++)
+            n->h[i] += extra[i];
     if (n->timed)
         duet_time_embed_forward(&n->te, W, n->temb, time_scaled, B);
     duet_stack_io io = make_io(n, mask);

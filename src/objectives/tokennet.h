@@ -37,9 +37,14 @@ void tokennet_free(tokennet *n);
  * Leaves logits in n->logits. */
 void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
                       const duet_attn_mask *mask, int B, int L);
+/* Same with extra [B*L, D] added to the token embeddings (conditioning by
+ * input addition); its gradient is left in n->logits by the backward. */
+void tokennet_forward_add(tokennet *n, const float *W, const int32_t *ids, const float *extra,
+                          const float *time_scaled, const duet_attn_mask *mask, int B, int L);
 /* Backward from dlogits stored in n->logits (as written by
  * duet_xent_forward_backward). Accumulates parameter gradients into dW and
- * reports final gradients to hook (may be NULL). */
+ * reports final gradients to hook (may be NULL). Leaves the gradient w.r.t.
+ * the stack input (embeddings + extra) [B*L, D] in n->logits. */
 void tokennet_backward(tokennet *n, const float *W, float *dW, const duet_attn_mask *mask, int B,
                        int L, const duet_grad_hook *hook);
 
