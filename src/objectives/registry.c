@@ -8,6 +8,9 @@
 static const duet_objective_ops *const REGISTRY[] = {
     &duet_objective_ar,
     &duet_objective_mdlm,
+    &duet_objective_joint1,
+    &duet_objective_joint2,
+    &duet_objective_separate,
 };
 
 const char *const *duet_objective_names(void)
