@@ -61,7 +61,8 @@ static void global_sums(latnorm *n, duet_dist *dist, const float *e, int rows)
             n->sums[dz + j] += v * v;
         }
     n->sums[2 * dz] = rows;
-    duet_dist_allreduce_sum_f64(dist, n->sums, 2 * (size_t)dz + 1);
+    if (dist)
+        duet_dist_allreduce_sum_f64(dist, n->sums, 2 * (size_t)dz + 1);
 }
 
 /* Per-feature shift/scale from moments (first, second). */
@@ -167,7 +168,8 @@ void latnorm_backward(latnorm *n, duet_dist *dist, float *de, const float *dx0, 
                 n->gsum[j] += dx0[i];
                 n->gsum[dz + j] += (double)dx0[i] * x[i];
             }
-        duet_dist_allreduce_sum_f64(dist, n->gsum, 2 * (size_t)dz);
+        if (dist)
+            duet_dist_allreduce_sum_f64(dist, n->gsum, 2 * (size_t)dz);
         double cnt = n->sums[2 * dz];
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < dz; j++) {

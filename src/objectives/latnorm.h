@@ -34,7 +34,7 @@ void latnorm_create(latnorm *n, latnorm_kind kind, int dz, double alpha, int max
 void latnorm_free(latnorm *n);
 
 /* x0 [rows, dz] = Norm(e). dist: every rank calls this with its own rows
- * (batch/data allreduce their sums). update (DataNorm): fold this batch
+ * (batch/data allreduce their sums); NULL: these rows are the whole batch. update (DataNorm): fold this batch
  * into the running moments as step n (normalizing with mu_n, sigma_n);
  * otherwise normalize with the committed moments (batch statistics before
  * the first committed step). */
