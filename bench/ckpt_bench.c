@@ -49,7 +49,7 @@ static int run(const char *path, float *slab[NSLAB], float *back[NSLAB], size_t 
     duet_ckpt_section sec[NSLAB];
     for (int k = 0; k < NSLAB; k++)
         sec[k] = (duet_ckpt_section){slab_names[k], slab[k], bytes, elem};
-    duet_ckpt_meta meta = {1000, "mdlm"};
+    duet_ckpt_meta meta = {.step = 1000, .objective = "mdlm"};
 
     double t0 = duet_now();
     if (duet_ckpt_write(path, &meta, sec, NSLAB, level, &err) != 0)

@@ -41,7 +41,7 @@
     X(INT, src_len, "0", 0, 65536, NULL, T, "source length in tokens for paired (seq2seq) data; 0 = no source") \
     \
     /* ---- model backbone ---- */ \
-    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm", T, "training objective") \
+    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm|joint1|joint2|separate", T, "training objective") \
     X(INT, dim, "256", 8, 65536, NULL, T, "transformer width D") \
     X(INT, n_layer, "6", 1, 1024, NULL, T, "number of transformer blocks") \
     X(INT, n_head, "4", 1, 1024, NULL, T, "attention heads (dim must be divisible by n_head)") \
@@ -72,6 +72,19 @@
     X(INT, vq_restart_warmup, "500", 0, 2147483647, NULL, T, "vqae: no dead-code restart before this step") \
     X(STR, vq_ckpt, "", 0, 0, NULL, T, "vqlm: checkpoint of the trained (frozen) vqae that provides the codes") \
     X(INT, vq_bottom_steps, "8", 1, 1000000, NULL, S, "vqlm: sampling steps of the bottom-code model (1 = one-shot)") \
+    /* ---- objectives: joint autoencoder + latent diffusion (joint1, joint2, separate; SPEC 2) ---- */ \
+    X(INT, latent_dim, "64", 1, 65536, NULL, T, "continuous latent width Dz") \
+    X(INT, enc_layers, "4", 1, 1024, NULL, T, "encoder blocks (the denoiser has n_layer)") \
+    X(INT, dec_layers, "2", 1, 1024, NULL, T, "decoder blocks") \
+    X(ENUM, latent_norm, "data", 0, 0, "sphere|layer|batch|data", T, "latent normalization (SPEC 2.4)") \
+    X(FLOAT, datanorm_alpha, "0.01", 1e-9, 1, NULL, T, "DataNorm moving-average rate alpha") \
+    X(ENUM, vp_schedule, "tan-d", 0, 0, "tan-d|cosine|sqrt", T, "variance-preserving noise schedule of latent diffusion") \
+    X(FLOAT, vp_d, "9", 1e-6, 1e6, NULL, T, "d of the tan-d schedule") \
+    X(FLOAT, self_cond_prob, "0.5", 0, 1, NULL, T, "probability of a self-conditioned pass in training (0: no self-conditioning, also at inference)") \
+    X(FLOAT, lambda_c, "1", 0, 1e6, NULL, T, "joint2: weight of the encoder pull ||x0 - SG[x0_hat]||^2") \
+    X(INT, lambda_c_ramp, "0", 0, 2147483647, NULL, T, "joint2: ramp lambda_c linearly from 0 over this many steps (0 = SPEC: constant)") \
+    X(INT, switch_step, "500", 0, 2147483647, NULL, T, "separate: steps of stage 1 (autoencoder) before the frozen-autoencoder diffusion stage") \
+    X(FLOAT, ae_tau_max, "0.15", 0, 1, NULL, T, "separate stage 1: decoder input corrupted at tau ~ U[0, ae_tau_max]") \
     \
     /* ---- optimizer ---- */ \
     X(INT, steps, "1000", 1, 2147483647, NULL, T, "optimizer steps to train for") \
@@ -119,6 +132,8 @@
     X(FLOAT, temperature, "1", 0, 100, NULL, S, "sampling temperature (AR)") \
     X(INT, top_k, "0", 0, 1048576, NULL, S, "top-k filtering (0 = off)") \
     X(FLOAT, top_p, "1", 0, 1, NULL, S, "nucleus filtering (1 = off)") \
+    X(ENUM, latent_sampler, "ddim", 0, 0, "ddim|ddpm", S, "reverse process of latent diffusion (joint1/joint2/separate)") \
+    X(FLOAT, ddim_eta, "0", 0, 1, NULL, S, "DDIM noise scale eta (0: deterministic, 1: DDPM variance)") \
     X(STR, prompt, "", 0, 0, NULL, S, "text prompt (prefix) for conditional generation") \
     X(BOOL, use_ema, "1", 0, 0, NULL, S | E, "sample with the weight EMA (else the raw parameters)") \
     X(ENUM, format, "text", 0, 0, "text|jsonl", S, "output format") \

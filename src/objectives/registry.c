@@ -10,6 +10,9 @@ static const duet_objective_ops *const REGISTRY[] = {
     &duet_objective_mdlm,
     &duet_objective_vqae,
     &duet_objective_vqlm,
+    &duet_objective_joint1,
+    &duet_objective_joint2,
+    &duet_objective_separate,
 };
 
 const char *const *duet_objective_names(void)

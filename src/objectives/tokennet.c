@@ -26,20 +26,28 @@ duet_stack_config tokennet_stack_config(const duet_config *cfg, duet_mask_mode m
     return sc;
 }
 
-int tokennet_create(tokennet *n, duet_params *p, const char *prefix, int V,
-                    const duet_stack_config *sc, int head_zero, duet_err *err)
+int tokennet_create_io(tokennet *n, duet_params *p, const char *prefix, int V, int din, int dout,
+                       const duet_stack_config *sc, int head_zero, duet_err *err)
 {
     memset(n, 0, sizeof *n);
     n->V = V;
+    n->din = din;
+    n->dout = dout;
     n->D = sc->dim;
     n->max_batch = sc->max_batch;
     n->max_seq = sc->max_seq;
     n->timed = sc->cond != DUET_COND_NONE;
     char name[DUET_TENSOR_NAME_MAX];
-    int shape[2] = {V, sc->dim};
-    snprintf(name, sizeof name, "%s.emb", prefix);
     n->off_emb = p->total;
-    duet_params_add(p, name, 2, shape, DUET_INIT_NORMAL, sc->init_std, 0);
+    if (din > 0) {
+        int shape[2] = {sc->dim, din};
+        snprintf(name, sizeof name, "%s.in", prefix);
+        duet_params_add(p, name, 2, shape, DUET_INIT_NORMAL, sc->init_std, DUET_TF_DECAY);
+    } else {
+        int shape[2] = {V, sc->dim};
+        snprintf(name, sizeof name, "%s.emb", prefix);
+        duet_params_add(p, name, 2, shape, DUET_INIT_NORMAL, sc->init_std, 0);
+    }
     if (n->timed) {
         snprintf(name, sizeof name, "%s.time", prefix);
         duet_time_embed_create(&n->te, p, name, sc->dim, sc->max_batch, sc->init_std);
@@ -50,17 +58,27 @@ int tokennet_create(tokennet *n, duet_params *p, const char *prefix, int V,
         return -1;
     snprintf(name, sizeof name, "%s.head", prefix);
     n->off_head = p->total;
-    duet_params_add(p, name, 2, shape, head_zero ? DUET_INIT_ZERO : DUET_INIT_NORMAL,
+    int hshape[2] = {dout, sc->dim};
+    duet_params_add(p, name, 2, hshape, head_zero ? DUET_INIT_ZERO : DUET_INIT_NORMAL,
                     sc->init_std, DUET_TF_DECAY);
     size_t rows = (size_t)sc->max_batch * (size_t)sc->max_seq;
     n->h = duet_falloc(rows * (size_t)sc->dim);
     n->dh = duet_falloc(rows * (size_t)sc->dim);
     /* logits doubles as the [rows, D] input-gradient scratch in backward */
-    n->logits = duet_falloc(rows * (size_t)DUET_MAX(V, sc->dim));
+    n->logits = duet_falloc(rows * (size_t)DUET_MAX(dout, sc->dim));
     n->temb = duet_falloc((size_t)sc->max_batch * (size_t)sc->dim);
     n->dtemb = duet_falloc((size_t)sc->max_batch * (size_t)sc->dim);
-    n->ids = duet_malloc(rows * sizeof(int32_t));
+    if (din > 0)
+        n->x = duet_falloc(rows * (size_t)din);
+    else
+        n->ids = duet_malloc(rows * sizeof(int32_t));
     return 0;
+}
+
+int tokennet_create(tokennet *n, duet_params *p, const char *prefix, int V,
+                    const duet_stack_config *sc, int head_zero, duet_err *err)
+{
+    return tokennet_create_io(n, p, prefix, V, 0, V, sc, head_zero, err);
 }
 
 void tokennet_free(tokennet *n)
@@ -76,6 +94,7 @@ void tokennet_free(tokennet *n)
     free(n->temb);
     free(n->dtemb);
     free(n->ids);
+    free(n->x);
     memset(n, 0, sizeof *n);
 }
 
@@ -91,6 +110,25 @@ static duet_stack_io make_io(const tokennet *n, const duet_attn_mask *mask)
     return io;
 }
 
+static void check_shape(const tokennet *n, int B, int L)
+{
+    if (B > n->max_batch || L > n->max_seq)
+        duet_fatal("tokennet: batch %dx%d exceeds the allocated %dx%d", B, L, n->max_batch,
+                   n->max_seq);
+}
+
+/* Stack and head over the input already in n->h. */
+static void forward_body(tokennet *n, const float *W, const float *time_scaled,
+                         const duet_attn_mask *mask, int B, int L)
+{
+    size_t rows = (size_t)B * (size_t)L;
+    if (n->timed)
+        duet_time_embed_forward(&n->te, W, n->temb, time_scaled, B);
+    duet_stack_io io = make_io(n, mask);
+    duet_stack_forward(n->stack, W, n->h, &io, B, L);
+    duet_linear_forward(n->logits, n->h, W + n->off_head, NULL, (int)rows, n->D, n->dout);
+}
+
 void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
                       const duet_attn_mask *mask, int B, int L)
 {
@@ -100,42 +138,56 @@ void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const flo
 void tokennet_forward_add(tokennet *n, const float *W, const int32_t *ids, const float *extra,
                           const float *time_scaled, const duet_attn_mask *mask, int B, int L)
 {
-    if (B > n->max_batch || L > n->max_seq)
-        duet_fatal("tokennet: batch %dx%d exceeds the allocated %dx%d", B, L, n->max_batch,
-                   n->max_seq);
+    check_shape(n, B, L);
     size_t rows = (size_t)B * (size_t)L;
     memcpy(n->ids, ids, rows * sizeof(int32_t));
     duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
     if (extra)
         for (size_t i = 0; i < rows * (size_t)n->D; i++)
             n->h[i] += extra[i];
-    if (n->timed)
-        duet_time_embed_forward(&n->te, W, n->temb, time_scaled, B);
-    duet_stack_io io = make_io(n, mask);
-    duet_stack_forward(n->stack, W, n->h, &io, B, L);
-    duet_linear_forward(n->logits, n->h, W + n->off_head, NULL, (int)rows, n->D, n->V);
+    forward_body(n, W, time_scaled, mask, B, L);
+}
+
+void tokennet_forward_vec(tokennet *n, const float *W, const float *x, const float *time_scaled,
+                          const duet_attn_mask *mask, int B, int L)
+{
+    check_shape(n, B, L);
+    size_t rows = (size_t)B * (size_t)L;
+    memcpy(n->x, x, rows * (size_t)n->din * sizeof(float));
+    duet_linear_forward(n->h, n->x, W + n->off_emb, NULL, (int)rows, n->din, n->D);
+    forward_body(n, W, time_scaled, mask, B, L);
 }
 
 void tokennet_backward(tokennet *n, const float *W, float *dW, const duet_attn_mask *mask, int B,
                        int L, const duet_grad_hook *hook)
 {
+    tokennet_backward_ex(n, W, dW, NULL, mask, B, L, hook);
+}
+
+void tokennet_backward_ex(tokennet *n, const float *W, float *dW, float *dx,
+                          const duet_attn_mask *mask, int B, int L, const duet_grad_hook *hook)
+{
     size_t rows = (size_t)B * (size_t)L;
     memset(n->dh, 0, rows * (size_t)n->D * sizeof(float));
     duet_linear_backward(n->dh, dW ? dW + n->off_head : NULL, NULL, n->logits, n->h,
-                         W + n->off_head, (int)rows, n->D, n->V);
+                         W + n->off_head, (int)rows, n->D, n->dout);
     if (hook)
         hook->ready(hook->user, n->off_head);
     /* The stack overwrote n->h with its output; its input is in its caches. */
-    float *dinput = n->logits; /* dlogits are consumed: reuse the buffer */
+    float *dinput = n->logits; /* output gradients are consumed: reuse the buffer */
     memset(dinput, 0, rows * (size_t)n->D * sizeof(float));
-    if (n->timed)
-        memset(n->dtemb, 0, (size_t)B * (size_t)n->D * sizeof(float));
+    float *dtemb = n->timed && dW ? n->dtemb : NULL;
+    if (dtemb)
+        memset(dtemb, 0, (size_t)B * (size_t)n->D * sizeof(float));
     duet_stack_io io = make_io(n, mask);
-    duet_stack_backward(n->stack, W, dW, n->dh, dinput, n->timed ? n->dtemb : NULL, NULL, &io, B,
-                        L, hook);
-    if (dW) {
-        if (n->timed)
-            duet_time_embed_backward(&n->te, W, dW, n->dtemb, B);
+    duet_stack_backward(n->stack, W, dW, n->dh, dinput, dtemb, NULL, &io, B, L, hook);
+    if (dtemb)
+        duet_time_embed_backward(&n->te, W, dW, dtemb, B);
+    if (n->din > 0) {
+        if (dW || dx)
+            duet_linear_backward(dx, dW ? dW + n->off_emb : NULL, NULL, dinput, n->x,
+                                 W + n->off_emb, (int)rows, n->din, n->D);
+    } else if (dW) {
         duet_embedding_backward(dW + n->off_emb, dinput, n->ids, (int)rows, n->D);
     }
     if (hook)

@@ -90,7 +90,7 @@ enum { SMALL = 1000, LARGE = 5 << 18 };
 
 static void write_ok(const char *path, int64_t step, const fixture *f, int level)
 {
-    duet_ckpt_meta meta = {step, "mdlm"};
+    duet_ckpt_meta meta = {.step = step, .objective = "mdlm"};
     duet_err e;
     ck_assert_msg(duet_ckpt_write(path, &meta, f->sec, 4, level, &e) == 0, "%s", e.msg);
 }
@@ -278,12 +278,12 @@ START_TEST(rejects_bad_arguments)
     fixture f;
     fixture_init(&f, SMALL, 4);
     char *p = path_in("a.duet");
-    duet_ckpt_meta meta = {1, "mdlm"};
+    duet_ckpt_meta meta = {.step = 1, .objective = "mdlm"};
     ck_assert_int_ne(duet_ckpt_write(p, &meta, f.sec, 4, 10, &err), 0);
     ck_assert_ptr_nonnull(strstr(err.msg, "level 10"));
     meta.step = -1;
     ck_assert_int_ne(duet_ckpt_write(p, &meta, f.sec, 4, 1, &err), 0);
-    meta = (duet_ckpt_meta){1, "an-objective-name-of-32-bytes-xx"};
+    meta = (duet_ckpt_meta){.step = 1, .objective = "an-objective-name-of-32-bytes-xx"};
     ck_assert_int_ne(duet_ckpt_write(p, &meta, f.sec, 4, 1, &err), 0);
     meta.objective = "mdlm";
     duet_ckpt_section dup[2] = {{"params", "a", 1, 0}, {"params", "b", 1, 0}};
@@ -619,7 +619,7 @@ START_TEST(failed_writes_leave_previous_checkpoint)
     write_ok(prev, 100, &f, 1);
     size_t n0;
     uint8_t *before = test_read_file(prev, &n0);
-    duet_ckpt_meta meta = {200, "mdlm"};
+    duet_ckpt_meta meta = {.step = 200, .objective = "mdlm"};
 
     /* directory does not exist */
     char *missing = path_in("no/such/dir/ckpt_0000000200.duet");
@@ -657,7 +657,7 @@ START_TEST(failed_writes_leave_previous_checkpoint)
         close(pfd[0]);
         struct rlimit rl = {64 << 10, 64 << 10};
         setrlimit(RLIMIT_FSIZE, &rl);
-        duet_ckpt_meta m100 = {100, "mdlm"};
+        duet_ckpt_meta m100 = {.step = 100, .objective = "mdlm"};
         duet_err e1, e2;
         int rc1 = duet_ckpt_write(next, &meta, big.sec, 4, 1, &e1);
         int rc2 = duet_ckpt_write(prev, &m100, big.sec, 4, 1, &e2);
