@@ -41,7 +41,7 @@
     X(INT, src_len, "0", 0, 65536, NULL, T, "source length in tokens for paired (seq2seq) data; 0 = no source") \
     \
     /* ---- model backbone ---- */ \
-    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm", T, "training objective") \
+    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|ardiff", T, "training objective") \
     X(INT, dim, "256", 8, 65536, NULL, T, "transformer width D") \
     X(INT, n_layer, "6", 1, 1024, NULL, T, "number of transformer blocks") \
     X(INT, n_head, "4", 1, 1024, NULL, T, "attention heads (dim must be divisible by n_head)") \
@@ -56,6 +56,13 @@
     X(ENUM, mask_schedule, "loglinear", 0, 0, "loglinear|cosine", T, "masking schedule alpha(t) of masked diffusion") \
     X(FLOAT, mask_eps, "1e-3", 0, 0.5, NULL, T, "floor delta of the masking schedule") \
     X(FLOAT, t_eps, "1e-3", 1e-6, 0.5, NULL, T, "smallest diffusion time drawn in training") \
+    \
+    /* ---- objectives: AR-Diffusion (ardiff; conditional when src_len > 0) ---- */ \
+    X(INT, ardiff_T, "2000", 2, 1000000, NULL, T, "AR-Diffusion: discrete diffusion steps T (sqrt schedule)") \
+    X(INT, ardiff_emb_dim, "128", 1, 65536, NULL, T, "AR-Diffusion: token embedding width d (the diffused space)") \
+    X(INT, ardiff_enc_layers, "6", 1, 1024, NULL, T, "AR-Diffusion: source encoder blocks (paired data)") \
+    X(BOOL, ardiff_self_cond, "1", 0, 0, NULL, T, "AR-Diffusion: self-conditioning (probability 1/2 in training)") \
+    X(BOOL, ardiff_flat, "0", 0, 0, NULL, T, "AR-Diffusion ablation: one time for all tokens (plain embedding diffusion)") \
     \
     /* ---- optimizer ---- */ \
     X(INT, steps, "1000", 1, 2147483647, NULL, T, "optimizer steps to train for") \
@@ -101,6 +108,8 @@
     X(INT, top_k, "0", 0, 1048576, NULL, S, "top-k filtering (0 = off)") \
     X(FLOAT, top_p, "1", 0, 1, NULL, S, "nucleus filtering (1 = off)") \
     X(STR, prompt, "", 0, 0, NULL, S, "text prompt (prefix) for conditional generation") \
+    X(STR, source_file, "", 0, 0, NULL, S, "conditional models: one source text per line; one sample per line (n_samples is ignored)") \
+    X(BOOL, ardiff_clamp, "1", 0, 0, NULL, S, "AR-Diffusion sampler: clamp each x0 prediction to the nearest embedding") \
     X(BOOL, use_ema, "1", 0, 0, NULL, S | E, "sample with the weight EMA (else the raw parameters)") \
     X(ENUM, format, "text", 0, 0, "text|jsonl", S, "output format") \
     X(STR, output, "", 0, 0, NULL, S | E, "output file (empty = stdout)") \

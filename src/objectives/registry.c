@@ -8,6 +8,7 @@
 static const duet_objective_ops *const REGISTRY[] = {
     &duet_objective_ar,
     &duet_objective_mdlm,
+    &duet_objective_ardiff,
 };
 
 const char *const *duet_objective_names(void)
