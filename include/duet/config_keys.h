@@ -41,7 +41,7 @@
     X(INT, src_len, "0", 0, 65536, NULL, T, "source length in tokens for paired (seq2seq) data; 0 = no source") \
     \
     /* ---- model backbone ---- */ \
-    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm|joint1|joint2|separate", T, "training objective") \
+    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm|joint1|joint2|separate|ardiff", T, "training objective") \
     X(INT, dim, "256", 8, 65536, NULL, T, "transformer width D") \
     X(INT, n_layer, "6", 1, 1024, NULL, T, "number of transformer blocks") \
     X(INT, n_head, "4", 1, 1024, NULL, T, "attention heads (dim must be divisible by n_head)") \
@@ -85,6 +85,13 @@
     X(INT, lambda_c_ramp, "0", 0, 2147483647, NULL, T, "joint2: ramp lambda_c linearly from 0 over this many steps (0 = SPEC: constant)") \
     X(INT, switch_step, "500", 0, 2147483647, NULL, T, "separate: steps of stage 1 (autoencoder) before the frozen-autoencoder diffusion stage") \
     X(FLOAT, ae_tau_max, "0.15", 0, 1, NULL, T, "separate stage 1: decoder input corrupted at tau ~ U[0, ae_tau_max]") \
+    \
+    /* ---- objectives: AR-Diffusion (ardiff; conditional when src_len > 0) ---- */ \
+    X(INT, ardiff_T, "2000", 2, 1000000, NULL, T, "AR-Diffusion: discrete diffusion steps T (sqrt schedule)") \
+    X(INT, ardiff_emb_dim, "128", 1, 65536, NULL, T, "AR-Diffusion: token embedding width d (the diffused space)") \
+    X(INT, ardiff_enc_layers, "6", 1, 1024, NULL, T, "AR-Diffusion: source encoder blocks (paired data)") \
+    X(BOOL, ardiff_self_cond, "1", 0, 0, NULL, T, "AR-Diffusion: self-conditioning (probability 1/2 in training)") \
+    X(BOOL, ardiff_flat, "0", 0, 0, NULL, T, "AR-Diffusion ablation: one time for all tokens (plain embedding diffusion)") \
     \
     /* ---- optimizer ---- */ \
     X(INT, steps, "1000", 1, 2147483647, NULL, T, "optimizer steps to train for") \
@@ -135,6 +142,8 @@
     X(ENUM, latent_sampler, "ddim", 0, 0, "ddim|ddpm", S, "reverse process of latent diffusion (joint1/joint2/separate)") \
     X(FLOAT, ddim_eta, "0", 0, 1, NULL, S, "DDIM noise scale eta (0: deterministic, 1: DDPM variance)") \
     X(STR, prompt, "", 0, 0, NULL, S, "text prompt (prefix) for conditional generation") \
+    X(STR, source_file, "", 0, 0, NULL, S, "conditional models: one source text per line; one sample per line (n_samples is ignored)") \
+    X(BOOL, ardiff_clamp, "1", 0, 0, NULL, S, "AR-Diffusion sampler: clamp each x0 prediction to the nearest embedding") \
     X(BOOL, use_ema, "1", 0, 0, NULL, S | E, "sample with the weight EMA (else the raw parameters)") \
     X(ENUM, format, "text", 0, 0, "text|jsonl", S, "output format") \
     X(STR, output, "", 0, 0, NULL, S | E, "output file (empty = stdout)") \

@@ -61,4 +61,24 @@ void duet_ddpm_step(float *x, const float *x0_hat, const float *z, size_t n, dou
 double duet_ddim_c(double a_t, double s_t, double a_s, double s_s, double eta);
 double duet_ddpm_var(double a_t, double s_t, double a_s, double s_s);
 
+
+/* ---- AR-Diffusion: discrete sqrt schedule, position-dependent time,
+ * skipping sampler (SPEC 4.1, 4.2, 4.4) ---- */
+
+/* abar[t] for t = 0..T-1: beta_t = min(1 - abar(t+1/T)/abar(t/T), 0.999)
+ * with abar(u) = 1 - sqrt(u + 1e-4), abar_t = prod_{i<=t} (1 - beta_i). */
+void duet_ardiff_abar(double *abar, int T);
+/* Token-level step of position n (0-based) at sentence-level step c for
+ * target length N: the line through S(c) = (max(N-1-c,0), max(c-(N-1),0))
+ * and the anchor (2N, T-1), evaluated in float32 and rounded half to even,
+ * clamped to [0, T-1]. Sentence steps run over 0..N+T-1. */
+int duet_ardiff_token_step(int n, int c, int N, int T);
+/* Skipping grid of M steps over sentence steps 0..S-1 (S = N+T; a flat,
+ * uniform-time chain uses S = T): c[i] = S-1 - i*floor(S/M), i < M, and
+ * c[M] = 0. Needs 1 <= M < S; returns -1 otherwise. c has M+1 entries. */
+int duet_ardiff_skip_grid(int *c, int M, int S);
+/* Posterior jump from abar a (current) to abar b (target), b >= a:
+ * z' = cz*z + cx*x0_hat + sqrt(var)*xi (identity when a == b). */
+void duet_ardiff_skip_coef(double a, double b, double *cz, double *cx, double *var);
+
 #endif

@@ -43,7 +43,8 @@ typedef struct duet_sample_report {
 
 /* Generates scfg->n_samples texts (keys of scope SAMPLE: n_samples,
  * sample_steps, sample_len, temperature, top_k, top_p, prompt, seed,
- * sample_batch, format) and writes them to out, one per line (text) or as
+ * sample_batch, format, source_file: one sample per source line for
+ * conditional models) and writes them to out, one per line (text) or as
  * JSON lines. Same seed, same output, whatever sample_batch is. */
 int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
                         duet_sample_report *rep, duet_err *err);

@@ -14,6 +14,7 @@ extern const duet_objective_ops duet_objective_vqlm;
 extern const duet_objective_ops duet_objective_joint1;
 extern const duet_objective_ops duet_objective_joint2;
 extern const duet_objective_ops duet_objective_separate;
+extern const duet_objective_ops duet_objective_ardiff;
 
 /* Index drawn from probs[0..V) (summing to ~1) with uniform u in [0,1);
  * rounding slack goes to the last index with nonzero probability. */

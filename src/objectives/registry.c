@@ -13,6 +13,7 @@ static const duet_objective_ops *const REGISTRY[] = {
     &duet_objective_joint1,
     &duet_objective_joint2,
     &duet_objective_separate,
+    &duet_objective_ardiff,
 };
 
 const char *const *duet_objective_names(void)

@@ -2,6 +2,7 @@
 #include "duet/sampler.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,50 @@ char *duet_tokens_to_text(const duet_tokenizer *t, const int32_t *ids, int n, si
     return raw;
 }
 
+/* Sources of a conditional model: one text per line of path, each framed
+ * like paired training data (BOS s EOS PAD... in Ls, or BOS + the first
+ * Ls-1 tokens). Returns [*n, Ls] (malloc'ed) or NULL with a message. */
+static int32_t *read_sources(duet_model *m, const char *path, int Ls, int *n, duet_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        duet_errf(err, "source_file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    int32_t *src = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    *n = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        size_t k = 0;
+        int32_t *ids = duet_tokenizer_encode(m->tok, line, (size_t)len, &k);
+        src = duet_realloc(src, (size_t)(*n + 1) * (size_t)Ls * sizeof(int32_t));
+        int32_t *row = src + (size_t)*n * Ls;
+        int w = 0;
+        row[w++] = DUET_TOK_BOS;
+        for (size_t i = 0; i < k && w < Ls; i++)
+            row[w++] = ids[i];
+        if (w < Ls)
+            row[w++] = DUET_TOK_EOS;
+        while (w < Ls)
+            row[w++] = DUET_TOK_PAD;
+        free(ids);
+        (*n)++;
+    }
+    int bad = ferror(f);
+    free(line);
+    fclose(f);
+    if (bad || *n == 0) {
+        duet_errf(err, "source_file '%s': %s", path, bad ? "read error" : "no lines");
+        free(src);
+        return NULL;
+    }
+    return src;
+}
+
 int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
                         duet_sample_report *rep, duet_err *err)
 {
@@ -119,12 +164,25 @@ int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
     int32_t *prompt = NULL;
     if (*scfg->prompt)
         prompt = duet_tokenizer_encode(m->tok, scfg->prompt, strlen(scfg->prompt), &prompt_len);
+    int total = scfg->n_samples, Ls = m->cfg.src_len;
+    int32_t *srcs = NULL;
+    if (*scfg->source_file) {
+        if (Ls <= 0) {
+            free(prompt);
+            return duet_errf(err, "source_file '%s' given, but the model is unconditional "
+                                  "(src_len=0 in its checkpoint)", scfg->source_file);
+        }
+        if (!(srcs = read_sources(m, scfg->source_file, Ls, &total, err))) {
+            free(prompt);
+            return -1;
+        }
+    }
     int chunk = DUET_MIN(scfg->sample_batch, m->max_batch);
     int32_t *ids = duet_malloc((size_t)chunk * (size_t)len * sizeof(int32_t));
     double nfe_total = 0.0, t0 = duet_now();
     int rc = 0;
-    for (int start = 0; start < scfg->n_samples && rc == 0; start += chunk) {
-        int n = DUET_MIN(chunk, scfg->n_samples - start);
+    for (int start = 0; start < total && rc == 0; start += chunk) {
+        int n = DUET_MIN(chunk, total - start);
         duet_sample_opts o;
         memset(&o, 0, sizeof o);
         o.n = n;
@@ -137,6 +195,8 @@ int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
         o.top_p = (float)scfg->top_p;
         o.prompt = prompt;
         o.prompt_len = (int)prompt_len;
+        o.src = srcs ? srcs + (size_t)start * Ls : NULL;
+        o.Ls = srcs ? Ls : 0;
         o.cfg = scfg;
         double nfe = 0.0;
         rc = m->obj->ops->sample(m->obj, m->W, &o, ids, &nfe, err);
@@ -159,11 +219,12 @@ int duet_sample_to_file(duet_model *m, const duet_config *scfg, FILE *out,
         fflush(out);
     }
     if (rep) {
-        rep->n = scfg->n_samples;
+        rep->n = total;
         rep->seconds = duet_now() - t0;
-        rep->nfe_per_sample = scfg->n_samples ? nfe_total / scfg->n_samples : 0;
+        rep->nfe_per_sample = total ? nfe_total / total : 0;
     }
     free(ids);
+    free(srcs);
     free(prompt);
     if (rc == 0 && ferror(out))
         return duet_errf(err, "error writing samples");

@@ -121,6 +121,10 @@ static int open_data(trainer *tr, duet_err *err)
                              (uint64_t)c->seed};
     if (duet_shards_paired(tr->train_set))
         lc.src_len = c->src_len;
+    else if (c->src_len > 0)
+        return duet_errf(err, "src_len=%d asks for a conditional model, but train_data '%s' is not "
+                              "paired (write it with `duet-prep shards paired=1`, or set src_len=0)",
+                         c->src_len, c->train_data);
     tr->Ls = lc.src_len;
     tr->train = duet_loader_create(tr->train_set, &lc, err);
     if (!tr->train)
