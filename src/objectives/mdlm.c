@@ -128,29 +128,8 @@ static int mdlm_sample(duet_objective *o, const float *W, const duet_sample_opts
         tokennet_forward(&m->net, W, out, m->tscaled, NULL, n, len);
         *nfe += 1.0;
         double p_unmask = duet_mask_unmask_prob(m->sched, m->delta, t, s);
-        for (int r = 0; r < n; r++) {
-            duet_rng rng = duet_rng_keyed(opts->seed, (uint32_t)i, opts->first_index + (uint32_t)r,
-                                          DUET_STREAM_SAMPLE);
-            for (int l = 0; l < len; l++) {
-                int32_t *z = out + (size_t)r * len + l;
-                double coin = duet_rng_uniform64(&rng), u = duet_rng_uniform64(&rng);
-                if (*z != DUET_TOK_MASK || coin >= p_unmask)
-                    continue;
-                const float *lg = m->net.logits + ((size_t)r * len + l) * V;
-                float mx = -INFINITY;
-                for (int v = 0; v < V; v++)
-                    if (v != DUET_TOK_MASK && lg[v] > mx)
-                        mx = lg[v];
-                double zsum = 0.0;
-                for (int v = 0; v < V; v++) {
-                    m->probs[v] = v == DUET_TOK_MASK ? 0.0f : expf((lg[v] - mx) / temp);
-                    zsum += m->probs[v];
-                }
-                for (int v = 0; v < V; v++)
-                    m->probs[v] = (float)(m->probs[v] / zsum);
-                *z = sample_categorical(m->probs, V, u);
-            }
-        }
+        masked_unmask_step(out, m->net.logits, n, len, V, p_unmask, temp, opts->seed, (uint32_t)i,
+                           opts->first_index, m->probs);
     }
     return 0;
 }

@@ -8,6 +8,8 @@
 static const duet_objective_ops *const REGISTRY[] = {
     &duet_objective_ar,
     &duet_objective_mdlm,
+    &duet_objective_lddm_fuji,
+    &duet_objective_lddm_seq,
 };
 
 const char *const *duet_objective_names(void)
