@@ -257,6 +257,8 @@ typedef struct lddm_impl {
     float *probs;                   /* [V] */
 } lddm_impl;
 
+lddm_net *lddm_denoiser(duet_objective *o) { return &((lddm_impl *)o->impl)->den; }
+
 /* Per-sequence draws besides the mask and the noise. */
 typedef struct lddm_draw {
     double t;

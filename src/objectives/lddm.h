@@ -41,6 +41,10 @@ void lddm_net_forward(lddm_net *n, const float *W, const int32_t *ids, const flo
 void lddm_net_backward(lddm_net *n, const float *W, float *dW, int B, int L,
                        const duet_grad_hook *hook);
 
+/* The token denoiser D_theta of an lddm-fuji / lddm-seq objective (tests). */
+struct duet_objective;
+lddm_net *lddm_denoiser(struct duet_objective *o);
+
 /* Frozen encoder (our [choice] for SPEC 5.1's pretrained one): a fixed
  * random table E [V, Dy], ChunkMeanEOS of E[enc_ids] over the non-PAD
  * positions of tokens into Ly slots, each slot L2-normalized; y0 = 0 for a
