@@ -41,7 +41,7 @@
     X(INT, src_len, "0", 0, 65536, NULL, T, "source length in tokens for paired (seq2seq) data; 0 = no source") \
     \
     /* ---- model backbone ---- */ \
-    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm|joint1|joint2|separate|ardiff", T, "training objective") \
+    X(ENUM, objective, "mdlm", 0, 0, "ar|mdlm|vqae|vqlm|joint1|joint2|separate|ardiff|lddm-fuji|lddm-seq", T, "training objective") \
     X(INT, dim, "256", 8, 65536, NULL, T, "transformer width D") \
     X(INT, n_layer, "6", 1, 1024, NULL, T, "number of transformer blocks") \
     X(INT, n_head, "4", 1, 1024, NULL, T, "attention heads (dim must be divisible by n_head)") \
@@ -56,6 +56,15 @@
     X(ENUM, mask_schedule, "loglinear", 0, 0, "loglinear|cosine", T, "masking schedule alpha(t) of masked diffusion") \
     X(FLOAT, mask_eps, "1e-3", 0, 0.5, NULL, T, "floor delta of the masking schedule") \
     X(FLOAT, t_eps, "1e-3", 1e-6, 0.5, NULL, T, "smallest diffusion time drawn in training") \
+    /* ---- objectives: LDDM (lddm-fuji, lddm-seq; SPEC 5) ---- */ \
+    X(INT, lddm_slots, "16", 1, 4096, NULL, T, "LDDM latent slots Ly per sequence") \
+    X(INT, lddm_slot_dim, "32", 1, 4096, NULL, T, "LDDM width Dy of one latent slot") \
+    X(FLOAT, lddm_p_cfg, "0.15", 0, 1, NULL, T, "LDDM latent dropout: probability a sequence's latent input is zeroed") \
+    X(FLOAT, lddm_p_r, "0.9", 0, 1, NULL, T, "LDDM encoder corruption: p_r ~ U[0, this] per sequence (0 = off)") \
+    X(FLOAT, lddm_lambda_lat, "1", 0, 1e6, NULL, T, "LDDM weight of the latent loss") \
+    X(BOOL, lddm_elbo, "0", 0, 0, NULL, T, "LDDM: train on the ELBO-weighted losses instead of unweighted CE/MSE") \
+    X(FLOAT, lddm_shift, "0.70710678", 0.01, 100, NULL, T, "LDDM training time shift kappa (1 = none)") \
+    X(INT, lddm_lat_steps, "0", 0, 1000000, NULL, S, "LDDM-SEQ latent-chain sampling steps (0 = lddm_slots)") \
     \
     /* ---- objectives: hierarchical VQ autoencoder (vqae) and code-level MDLMs (vqlm), SPEC 3 ---- */ \
     X(INT, vq_k1, "4", 1, 4096, NULL, T, "vqae: bottom stride K1 (tokens per bottom code)") \

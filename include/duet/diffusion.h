@@ -80,5 +80,25 @@ int duet_ardiff_skip_grid(int *c, int M, int S);
 /* Posterior jump from abar a (current) to abar b (target), b >= a:
  * z' = cz*z + cx*x0_hat + sqrt(var)*xi (identity when a == b). */
 void duet_ardiff_skip_coef(double a, double b, double *cz, double *cx, double *var);
+/* ---- LDDM chains (SPEC 5.1, 5.3, 5.5), floor e = DUET_LDDM_E ---- */
+
+#define DUET_LDDM_E 1e-4
+#define DUET_LDDM_T_END 1e-5 /* last time of the sampling grid */
+
+/* Token chain: alpha(t) = (1-2e)(1-t) + e (probability a token is clean). */
+double duet_lddm_alpha(double t);
+/* -alpha'(t) / (1 - alpha(t)) = (1-2e) / (e + (1-2e) t). */
+double duet_lddm_tok_weight(double t);
+/* (alpha(s) - alpha(t)) / (1 - alpha(t)) for s < t. */
+double duet_lddm_unmask_prob(double t, double s);
+/* Latent chain: a^2(t) = (1-2e) sqrt(1-t) + e, s^2 = 1 - a^2. */
+void duet_lddm_lat_as(double t, double *a, double *s);
+/* ((1-d)/d) a^2(u) sigma^2(t|u) / (2 s^2(u) s^2(t)), u = max(t-d, 0),
+ * d = 1e-4: the latent ELBO weight on ||y0_hat - y0||^2. */
+double duet_lddm_lat_weight(double t);
+/* Time shift t -> k t / (1 + (k-1) t), clamped to [1e-4, 1 - 1e-4]. */
+double duet_lddm_shift(double t, double kappa);
+/* Sampling grid t_i = 1 - i (1 - 1e-5) / K, i = 0..K. */
+double duet_lddm_grid(int i, int K);
 
 #endif

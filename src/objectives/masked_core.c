@@ -50,12 +50,40 @@ double mdm_loss(const mdm *m, float *logits, const int32_t *targets, const float
     return sum / count;
 }
 
+void mdm_unmask_step(const mdm *m, int32_t *z, const float *logits, int n, int len,
+                     double p_unmask, float temperature, uint64_t seed, uint32_t step,
+                     uint32_t first_index, float *probs)
+{
+    int V = m->V;
+    float temp = temperature > 0 ? temperature : 1.0f;
+    for (int r = 0; r < n; r++) {
+        duet_rng rng = duet_rng_keyed(seed, step, first_index + (uint32_t)r, m->sample_stream);
+        for (int l = 0; l < len; l++) {
+            int32_t *zi = z + (size_t)r * len + l;
+            double coin = duet_rng_uniform64(&rng), u = duet_rng_uniform64(&rng);
+            if (*zi != m->mask || coin >= p_unmask)
+                continue;
+            const float *lg = logits + ((size_t)r * len + l) * V;
+            float mx = -INFINITY;
+            for (int v = 0; v < V; v++)
+                if (v != m->mask && lg[v] > mx)
+                    mx = lg[v];
+            double zsum = 0.0;
+            for (int v = 0; v < V; v++) {
+                probs[v] = v == m->mask ? 0.0f : expf((lg[v] - mx) / temp);
+                zsum += probs[v];
+            }
+            for (int v = 0; v < V; v++)
+                probs[v] = (float)(probs[v] / zsum);
+            *zi = sample_categorical(probs, V, u);
+        }
+    }
+}
+
 void mdm_sample(const mdm *m, mdm_denoise_fn f, void *ctx, int32_t *z, int n, int len, int S,
                 uint64_t seed, uint32_t first_index, float temperature, float *probs,
                 float *tscaled, double *nfe)
 {
-    int V = m->V;
-    float temp = temperature > 0 ? temperature : 1.0f;
     for (int i = 0; i < S; i++) {
         double t = 1.0 - (double)i / S, s = 1.0 - (double)(i + 1) / S;
         for (int r = 0; r < n; r++)
@@ -63,28 +91,7 @@ void mdm_sample(const mdm *m, mdm_denoise_fn f, void *ctx, int32_t *z, int n, in
         const float *logits = f(ctx, z, tscaled, n, len);
         *nfe += 1.0;
         double p_unmask = duet_mask_unmask_prob(m->sched, m->delta, t, s);
-        for (int r = 0; r < n; r++) {
-            duet_rng rng = duet_rng_keyed(seed, (uint32_t)i, first_index + (uint32_t)r,
-                                          m->sample_stream);
-            for (int l = 0; l < len; l++) {
-                int32_t *zi = z + (size_t)r * len + l;
-                double coin = duet_rng_uniform64(&rng), u = duet_rng_uniform64(&rng);
-                if (*zi != m->mask || coin >= p_unmask)
-                    continue;
-                const float *lg = logits + ((size_t)r * len + l) * V;
-                float mx = -INFINITY;
-                for (int v = 0; v < V; v++)
-                    if (v != m->mask && lg[v] > mx)
-                        mx = lg[v];
-                double zsum = 0.0;
-                for (int v = 0; v < V; v++) {
-                    probs[v] = v == m->mask ? 0.0f : expf((lg[v] - mx) / temp);
-                    zsum += probs[v];
-                }
-                for (int v = 0; v < V; v++)
-                    probs[v] = (float)(probs[v] / zsum);
-                *zi = sample_categorical(probs, V, u);
-            }
-        }
+        mdm_unmask_step(m, z, logits, n, len, p_unmask, temperature, seed, (uint32_t)i,
+                        first_index, probs);
     }
 }

@@ -40,6 +40,15 @@ double mdm_loss(const mdm *m, float *logits, const int32_t *targets, const float
 typedef const float *(*mdm_denoise_fn)(void *ctx, const int32_t *z, const float *tscaled, int n,
                                        int len);
 
+/* One ancestral unmasking step (SPEC 3.3): each position still at the mask
+ * id is unmasked with probability p_unmask, to a token drawn from
+ * softmax(logits / temperature) with the mask id forbidden. Row r draws from
+ * (seed, step, first_index + r, sample_stream). Scratch: probs [V]. Samplers
+ * with their own time grid (lddm) call it directly. */
+void mdm_unmask_step(const mdm *m, int32_t *z, const float *logits, int n, int len,
+                     double p_unmask, float temperature, uint64_t seed, uint32_t step,
+                     uint32_t first_index, float *probs);
+
 /* S-step ancestral unmasking of z [n, len] in place (positions that are not
  * the mask id are kept: prompts). Draws keyed by (seed, step i, first_index +
  * row, sample_stream). Scratch: probs [V], tscaled [n]. Adds S to *nfe. */

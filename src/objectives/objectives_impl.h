@@ -15,6 +15,8 @@ extern const duet_objective_ops duet_objective_joint1;
 extern const duet_objective_ops duet_objective_joint2;
 extern const duet_objective_ops duet_objective_separate;
 extern const duet_objective_ops duet_objective_ardiff;
+extern const duet_objective_ops duet_objective_lddm_fuji;
+extern const duet_objective_ops duet_objective_lddm_seq;
 
 /* Index drawn from probs[0..V) (summing to ~1) with uniform u in [0,1);
  * rounding slack goes to the last index with nonzero probability. */

@@ -14,6 +14,8 @@ static const duet_objective_ops *const REGISTRY[] = {
     &duet_objective_joint2,
     &duet_objective_separate,
     &duet_objective_ardiff,
+    &duet_objective_lddm_fuji,
+    &duet_objective_lddm_seq,
 };
 
 const char *const *duet_objective_names(void)

@@ -30,6 +30,8 @@ typedef struct objective_case {
 static const objective_case OBJECTIVES[] = {
     {"ar", "objective=ar"},
     {"mdlm", "objective=mdlm"},
+    {"lddm-fuji", "objective=lddm-fuji lddm_slots=4 lddm_slot_dim=8"},
+    {"lddm-seq", "objective=lddm-seq lddm_slots=4 lddm_slot_dim=8"},
 };
 
 static char *dir;        /* shared data: tokenizer + shards, made once */
@@ -143,7 +145,11 @@ START_TEST(two_ranks_equal_one_rank)
     train_ok(2, run2, keys);
     char *a = ckpt_of(run1, 6), *b = ckpt_of(run2, 6);
     double dp = section_diff(a, b, "params"), dm = section_diff(a, b, "adam_m");
-    ck_assert_msg(dp < 1e-4, "%s: params differ by %g (relative)", oc->name, dp);
+    /* lddm-seq (two networks): summation-order noise after 6 Adam steps
+     * measured at 0.6e-4..1.6e-4 over seeds 5-7; its rows add up exactly
+     * (test_lddm.c split_batches_add_up) */
+    double tol = strcmp(oc->name, "lddm-seq") == 0 ? 4e-4 : 1e-4;
+    ck_assert_msg(dp < tol, "%s: params differ by %g (relative)", oc->name, dp);
     ck_assert_msg(dm < 1e-3, "%s: adam_m differs by %g (relative)", oc->name, dm);
     /* and training moved the parameters: the comparison is not vacuous */
     size_t n0, n1;
