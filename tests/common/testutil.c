@@ -121,3 +121,19 @@ char *test_strf(const char *fmt, ...)
     va_end(ap);
     return s;
 }
+
+char *test_tiny_data(void)
+{
+    char *dir = test_tmpdir(), *prep = test_bin("duet-prep"), *out = NULL;
+    char *cmd = test_strf(
+        "%s tokenizer input=shards/brown-train.txt.gz vocab_size=512 tok_sample_mb=2 "
+        "tokenizer=%s/tok.bin && %s shards input=shards/brown-valid.txt.gz "
+        "tokenizer=%s/tok.bin out_dir=%s/data num_shards=2 val_fraction=0.1",
+        prep, dir, prep, dir, dir);
+    if (test_run(cmd, &out) != 0)
+        duet_fatal("data preparation failed: %s", out);
+    free(out);
+    free(cmd);
+    free(prep);
+    return dir;
+}

@@ -29,4 +29,9 @@ char *test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Max of |a-b| / max(|b|, floor) over n elements. */
 double test_max_rel_err(const float *a, const float *b, size_t n, double floor);
 
+/* A new temporary directory holding a 512-token tokenizer (tok.bin) and
+ * shards of the embedded Brown validation text (data/train*, data/val*):
+ * the small data of the end-to-end suites. Caller frees the path. */
+char *test_tiny_data(void);
+
 #endif

@@ -39,24 +39,13 @@ static char *cmd_prefix; /* duet-train with the data and BASE_CONF */
 
 static void make_data(void)
 {
-    dir = test_tmpdir();
-    char *prep = test_bin("duet-prep"), *out = NULL;
-    char *cmd = test_strf(
-             "%s tokenizer input=shards/brown-train.txt.gz vocab_size=512 tok_sample_mb=2 "
-             "tokenizer=%s/tok.bin && %s shards input=shards/brown-valid.txt.gz "
-             "tokenizer=%s/tok.bin out_dir=%s/data num_shards=2 val_fraction=0.1",
-             prep, dir, prep, dir, dir);
-    if (test_run(cmd, &out) != 0)
-        duet_fatal("data preparation failed: %s", out);
-    free(out);
-    free(cmd);
+    dir = test_tiny_data();
     char *train = test_bin("duet-train");
     char *conf = test_write_file(dir, "base.conf", BASE_CONF, strlen(BASE_CONF));
     cmd_prefix = test_strf(
              "%s %s tokenizer=%s/tok.bin train_data=%s/data/train val_data=%s/data/val",
              train, conf, dir, dir, dir);
     free(conf);
-    free(prep);
     free(train);
 }
 

@@ -154,20 +154,9 @@ static const char VQ_KEYS[] =
 
 static void make_data(void)
 {
-    dir = test_tmpdir();
-    char *prep = test_bin("duet-prep"), *out = NULL;
-    char *cmd = test_strf(
-        "%s tokenizer input=shards/brown-train.txt.gz vocab_size=512 tok_sample_mb=2 "
-        "tokenizer=%s/tok.bin && %s shards input=shards/brown-valid.txt.gz "
-        "tokenizer=%s/tok.bin out_dir=%s/data num_shards=2 val_fraction=0.1",
-        prep, dir, prep, dir, dir);
-    if (test_run(cmd, &out) != 0)
-        duet_fatal("data preparation failed: %s", out);
-    free(out);
-    free(cmd);
+    dir = test_tiny_data();
     char *train = test_bin("duet-train");
     train_prefix = test_strf("%s tokenizer=%s/tok.bin train_data=%s/data/train", train, dir, dir);
-    free(prep);
     free(train);
 }
 
