@@ -187,7 +187,10 @@ demo: deps
 	@sh launch/demo.sh $(BUILD) $(DEMO)
 
 # ---- packages -----------------------------------------------------------
-DEB_PKGS := gcc libc6-dev make libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev check pkg-config
+# The SLURM daemons and munge serve only tests/integration/test_slurm.sh (a
+# private one-node cluster); nothing else needs them.
+DEB_PKGS := gcc libc6-dev make libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev check pkg-config \
+            slurmctld slurmd slurm-client munge
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \

@@ -25,13 +25,18 @@ static const char BASE_CONF[] = "dim = 32\nn_layer = 2\nn_head = 2\nseq_len = 32
 typedef struct objective_case {
     const char *name;
     const char *keys; /* objective-specific keys for a tiny model */
+    double tol;       /* 2-rank vs 1-rank: relative parameter difference allowed */
 } objective_case;
 
+/* Tolerances: float summation order differs between 1 and 2 ranks; after 6
+ * AdamW steps that noise stays below 1e-4 relative for one network. lddm-seq
+ * (two networks) measured 0.6e-4..1.6e-4 over seeds 5-7; its rows add up
+ * exactly (test_lddm.c split_batches_add_up). */
 static const objective_case OBJECTIVES[] = {
-    {"ar", "objective=ar"},
-    {"mdlm", "objective=mdlm"},
-    {"lddm-fuji", "objective=lddm-fuji lddm_slots=4 lddm_slot_dim=8"},
-    {"lddm-seq", "objective=lddm-seq lddm_slots=4 lddm_slot_dim=8"},
+    {"ar", "objective=ar", 1e-4},
+    {"mdlm", "objective=mdlm", 1e-4},
+    {"lddm-fuji", "objective=lddm-fuji lddm_slots=4 lddm_slot_dim=8", 1e-4},
+    {"lddm-seq", "objective=lddm-seq lddm_slots=4 lddm_slot_dim=8", 4e-4},
 };
 
 static char *dir;        /* shared data: tokenizer + shards, made once */
@@ -121,7 +126,7 @@ static int sections_bitwise_equal(const char *a, const char *b, const char *sect
 
 /* 2 ranks x micro-batch b == 1 rank x 2b (SPEC 7.16). The keyed generator
  * makes the random draws identical, so only float summation order differs:
- * after 6 AdamW steps parameters agree to 1e-4 relative (floor 1e-3). */
+ * after 6 AdamW steps parameters agree to the row's tolerance (floor 1e-3). */
 START_TEST(two_ranks_equal_one_rank)
 {
     const objective_case *oc = &OBJECTIVES[_i];
@@ -134,11 +139,7 @@ START_TEST(two_ranks_equal_one_rank)
     train_ok(2, run2, keys);
     char *a = ckpt_of(run1, 6), *b = ckpt_of(run2, 6);
     double dp = section_diff(a, b, "params"), dm = section_diff(a, b, "adam_m");
-    /* lddm-seq (two networks): summation-order noise after 6 Adam steps
-     * measured at 0.6e-4..1.6e-4 over seeds 5-7; its rows add up exactly
-     * (test_lddm.c split_batches_add_up) */
-    double tol = strcmp(oc->name, "lddm-seq") == 0 ? 4e-4 : 1e-4;
-    ck_assert_msg(dp < tol, "%s: params differ by %g (relative)", oc->name, dp);
+    ck_assert_msg(dp < oc->tol, "%s: params differ by %g (relative)", oc->name, dp);
     ck_assert_msg(dm < 1e-3, "%s: adam_m differs by %g (relative)", oc->name, dm);
     /* and training moved the parameters: the comparison is not vacuous */
     size_t n0, n1;
