@@ -176,32 +176,35 @@ static int ar_sample(duet_objective *o, const float *W, const duet_sample_opts *
     return 0;
 }
 
+/* Causal attention: positions before the longest row do not see the PAD
+ * tail, so the batch runs over Lb = max(lens) columns instead of L (judge
+ * rows are often half padding), with the fused cross-entropy of training. */
 static void ar_score(duet_objective *o, const float *W, const int32_t *tokens, const int *lens,
                      int B, int L, double *nll, float *features)
 {
     ar_impl *a = o->impl;
-    int V = o->vocab_size, D = a->net.D;
-    tokennet_forward(&a->net, W, tokens, NULL, NULL, B, L);
+    int V = o->vocab_size, D = a->net.D, Lb = 1;
+    for (int b = 0; b < B; b++)
+        Lb = DUET_MAX(Lb, lens[b]);
+    int32_t *rows = duet_malloc((size_t)B * (size_t)Lb * sizeof(int32_t));
+    for (int b = 0; b < B; b++)
+        memcpy(rows + (size_t)b * Lb, tokens + (size_t)b * L, (size_t)Lb * sizeof(int32_t));
+    shift_targets(rows, a->targets, B, Lb);
+    tokennet_forward(&a->net, W, rows, NULL, NULL, B, Lb);
+    float *loss = duet_malloc((size_t)B * (size_t)Lb * sizeof(float));
+    duet_xent_forward_backward(NULL, loss, a->net.logits, a->targets, NULL, 1.0f, B * Lb, V, -1,
+                               DUET_TOK_MASK);
     for (int b = 0; b < B; b++) {
         double sum = 0.0;
-        for (int i = 0; i + 1 < lens[b]; i++) {
-            const float *lg = a->net.logits + ((size_t)b * L + i) * V;
-            int32_t target = tokens[(size_t)b * L + i + 1];
-            float mx = -INFINITY;
-            for (int v = 0; v < V; v++)
-                if (v != DUET_TOK_MASK && lg[v] > mx)
-                    mx = lg[v];
-            double z = 0.0;
-            for (int v = 0; v < V; v++)
-                if (v != DUET_TOK_MASK)
-                    z += exp((double)(lg[v] - mx));
-            sum += log(z) + mx - lg[target];
-        }
+        for (int i = 0; i + 1 < lens[b]; i++)
+            sum += loss[(size_t)b * Lb + i];
         nll[b] = sum;
         /* the stack leaves its normalized output in net.h */
-        memcpy(features + (size_t)b * D, a->net.h + ((size_t)b * L + lens[b] - 1) * D,
+        memcpy(features + (size_t)b * D, a->net.h + ((size_t)b * Lb + lens[b] - 1) * D,
                (size_t)D * sizeof(float));
     }
+    free(loss);
+    free(rows);
 }
 
 const duet_objective_ops duet_objective_ar = {
