@@ -115,7 +115,8 @@ double duet_xent_forward_backward(float *dlogits, float *loss, const float *logi
                                   const int32_t *target, const float *weights, float scale,
                                   int N, int V, int ignore_index, int forbid);
 
-/* ---- mean squared error pieces: returns sum (a-b)^2; backward accumulates
+/* ---- mean squared error pieces: returns sum (a-b)^2 (b NULL: sum a^2),
+ * bitwise the same for any thread count; backward accumulates
  * da += scale*2(a-b), db -= scale*2(a-b) (either may be NULL) ---- */
 double duet_sqerr_forward(const float *a, const float *b, size_t n);
 void duet_sqerr_backward(float *da, float *db, const float *a, const float *b, float scale,

@@ -43,8 +43,10 @@ void duet_modulate_forward(float *out, const float *x, const float *shift,
     }
 }
 
-void duet_modulate_backward_beta(float *dx, float beta, float *dshift, float *dscale,
-                                 const float *dout, const float *x, const float *scale,
+/* The backward of out = x * (offset + m) + shift (shift optional): modulation
+ * (offset 1) and the gate (offset 0, the residual's own gradient is dh). */
+static void scale_shift_backward(float *dx, float beta, float *dshift, float *dscale,
+                                 const float *dout, const float *x, const float *m, float offset,
                                  int B, int T, int D, int stride, int mod_per_token)
 {
     int nblk = (D + DUET_COL_BLOCK - 1) / DUET_COL_BLOCK, acc = beta != 0.0f;
@@ -54,11 +56,11 @@ void duet_modulate_backward_beta(float *dx, float beta, float *dshift, float *ds
             int j0 = blk * DUET_COL_BLOCK, j1 = DUET_MIN(j0 + DUET_COL_BLOCK, D);
             for (int t = 0; t < T; t++) {
                 size_t row = ((size_t)b * T + t) * D, r = mod_row(b, t, T, mod_per_token) * stride;
-                const float *dy = dout + row, *xi = x + row, *sc = scale + r;
+                const float *dy = dout + row, *xi = x + row, *mr = m + r;
                 if (dx) {
                     float *g = dx + row;
                     for (int j = j0; j < j1; j++)
-                        g[j] = (acc ? g[j] : 0.0f) + dy[j] * (1.0f + sc[j]);
+                        g[j] = (acc ? g[j] : 0.0f) + dy[j] * (offset + mr[j]);
                 }
                 if (dshift)
                     for (int j = j0; j < j1; j++)
@@ -68,6 +70,14 @@ void duet_modulate_backward_beta(float *dx, float beta, float *dshift, float *ds
                         dscale[r + j] += dy[j] * xi[j];
             }
         }
+}
+
+void duet_modulate_backward_beta(float *dx, float beta, float *dshift, float *dscale,
+                                 const float *dout, const float *x, const float *scale,
+                                 int B, int T, int D, int stride, int mod_per_token)
+{
+    scale_shift_backward(dx, beta, dshift, dscale, dout, x, scale, 1.0f, B, T, D, stride,
+                         mod_per_token);
 }
 
 void duet_modulate_backward(float *dx, float *dshift, float *dscale, const float *dout,
@@ -95,24 +105,8 @@ void duet_gate_residual_backward_beta(float *dgate, float *dy, float beta, const
                                       const float *gate, const float *y, int B, int T, int D,
                                       int stride, int mod_per_token)
 {
-    int nblk = (D + DUET_COL_BLOCK - 1) / DUET_COL_BLOCK, acc = beta != 0.0f;
-    DUET_OMP_FOR2((size_t)B * T * D)
-    for (int b = 0; b < B; b++)
-        for (int blk = 0; blk < nblk; blk++) {
-            int j0 = blk * DUET_COL_BLOCK, j1 = DUET_MIN(j0 + DUET_COL_BLOCK, D);
-            for (int t = 0; t < T; t++) {
-                size_t row = ((size_t)b * T + t) * D, r = mod_row(b, t, T, mod_per_token) * stride;
-                const float *g = dh + row, *yi = y + row, *gt = gate + r;
-                if (dy) {
-                    float *o = dy + row;
-                    for (int j = j0; j < j1; j++)
-                        o[j] = (acc ? o[j] : 0.0f) + g[j] * gt[j];
-                }
-                if (dgate)
-                    for (int j = j0; j < j1; j++)
-                        dgate[r + j] += g[j] * yi[j];
-            }
-        }
+    scale_shift_backward(dy, beta, NULL, dgate, dh, y, gate, 0.0f, B, T, D, stride,
+                         mod_per_token);
 }
 
 void duet_gate_residual_backward(float *dgate, float *dy, const float *dh, const float *gate,

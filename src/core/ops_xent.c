@@ -88,10 +88,16 @@ double duet_sqerr_forward(const float *a, const float *b, size_t n)
     for (size_t c = 0; c < nchunk; c++) {
         double s = 0.0;
         size_t end = DUET_MIN(n, (c + 1) * per);
-        DUET_SIMD_REDUCE(+, s)
-        for (size_t i = c * per; i < end; i++) {
-            double d = (double)a[i] - (double)b[i];
-            s += d * d;
+        if (b) {
+            DUET_SIMD_REDUCE(+, s)
+            for (size_t i = c * per; i < end; i++) {
+                double d = (double)a[i] - (double)b[i];
+                s += d * d;
+            }
+        } else {
+            DUET_SIMD_REDUCE(+, s)
+            for (size_t i = c * per; i < end; i++)
+                s += (double)a[i] * (double)a[i];
         }
         part[c] = s;
     }

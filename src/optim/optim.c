@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "../core/ops_internal.h"
+#include "duet/ops.h"
 #include "duet/optim.h"
 
 void duet_adamw_step(duet_params *p, float *m, float *v, const duet_adamw_hparams *h,
@@ -50,27 +51,11 @@ double duet_lr_at(int64_t step, double peak, int64_t warmup, int64_t total, doub
     return lo + (peak - lo) * 0.5 * (1.0 + cos(M_PI * progress));
 }
 
-/* Fixed chunking (independent of the thread count) so the norm is bitwise
- * reproducible. */
+/* duet_sqerr_forward's fixed chunking makes the norm bitwise reproducible
+ * for any thread count. */
 double duet_grad_norm(const float *g, size_t n)
 {
-    if (n == 0)
-        return 0.0;
-    size_t nchunk = DUET_MIN(n, (size_t)DUET_SUM_CHUNKS), per = (n + nchunk - 1) / nchunk;
-    double part[DUET_SUM_CHUNKS];
-    DUET_OMP_FOR(n)
-    for (size_t c = 0; c < nchunk; c++) {
-        double s = 0.0;
-        size_t end = DUET_MIN(n, (c + 1) * per);
-        DUET_SIMD_REDUCE(+, s)
-        for (size_t i = c * per; i < end; i++)
-            s += (double)g[i] * (double)g[i];
-        part[c] = s;
-    }
-    double total = 0.0;
-    for (size_t c = 0; c < nchunk; c++)
-        total += part[c];
-    return sqrt(total);
+    return sqrt(duet_sqerr_forward(g, NULL, n));
 }
 
 float duet_clip_grad(float *g, size_t n, double norm, double max_norm)
