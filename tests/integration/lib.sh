@@ -9,6 +9,7 @@
 #   it_digest CKPT         step and digests of the training state (tests/tools/ckpt_digest)
 #   it_latest RUN_DIR      newest ckpt_*.duet in RUN_DIR
 #   it_fail MSG            print MSG (and the work dir) and exit 1
+#   it_now / it_since T0   a timestamp / seconds elapsed since it (one decimal)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=$ROOT/${DUET_BUILD:-build}
@@ -63,3 +64,7 @@ it_train() {
 it_digest() { "$B/tests/ckpt_digest" "$1"; }
 
 it_latest() { ls "$1"/ckpt_*.duet 2>/dev/null | tail -n 1; }
+
+it_now() { date +%s.%N; }
+
+it_since() { echo "$1 $(date +%s.%N)" | awk '{ printf "%.1f", $2 - $1 }'; }

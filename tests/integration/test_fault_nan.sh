@@ -47,7 +47,7 @@ for kind in nan inf; do
         it_say "$kind in $where on rank $rank, nan_policy=skip: step 10 skipped and counted, state unchanged by it, replicas identical"
 
         name="stop-$kind-$where"
-        t0=$(date +%s)
+        t0=$(it_now)
         it_train 2 $RUN run_dir="$W/$name" resume=none debug_nan_step=12 $fault \
             >"$W/$name.log" 2>&1
         rc=$?
@@ -60,17 +60,18 @@ for kind in nan inf; do
         [ "$(it_digest "$last")" = "$ref10" ] || it_fail "$name: checkpoint 10 differs from the reference's"
         if [ "$resumed" = 0 ]; then
             # resuming a checkpoint equal to the reference's: once is enough
+            t_relaunch=$(it_now)
             it_train 2 $RUN run_dir="$W/$name" resume=auto >"$W/$name.resume.log" 2>&1 \
                 || it_fail "$name: resume failed (see $W/$name.resume.log)"
             grep -q "resumed from checkpoint $last" "$W/$name.resume.log" || it_fail "$name: not resumed from $last"
             [ "$(it_digest "$W/$name/ckpt_0000000020.duet")" = "$ref" ] \
                 || it_fail "$name: resumed run differs from the uninterrupted run"
             resumed=1
-            note=", resumed to step $STEPS bitwise equal to the uninterrupted run"
+            note=", relaunch to step $STEPS ($(it_since "$t_relaunch")s) bitwise equal to the uninterrupted run"
         else
             note=", equal to the reference's"
         fi
-        it_say "$kind in $where on rank $rank, nan_policy=stop: exit 4 in $(( $(date +%s) - t0 ))s, checkpoint 10 kept$note"
+        it_say "$kind in $where on rank $rank, nan_policy=stop: exit 4 in $(it_since "$t0")s, checkpoint 10 kept$note"
     done
 done
 it_done
