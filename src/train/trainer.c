@@ -538,6 +538,7 @@ static int train_step(trainer *tr, step_record *rec, duet_err *err)
                            strcmp(c->lr_schedule, "constant") == 0 ? DUET_LR_CONSTANT
                                                                     : DUET_LR_COSINE);
     memset(rec, 0, sizeof *rec);
+    double loss_mean = tr->loss_ema; /* before this step, for the spike message */
     rec->skipped = !isfinite(gnorm) || !isfinite(loss);
     if (rec->skipped) {
         char detail[128];
@@ -587,7 +588,7 @@ static int train_step(trainer *tr, step_record *rec, duet_err *err)
     rec->val_loss = NAN;
     if (rec->spike) {
         char detail[128];
-        snprintf(detail, sizeof detail, "loss %.4f vs running mean %.4f", loss, tr->loss_ema);
+        snprintf(detail, sizeof detail, "loss %.4f vs running mean %.4f", loss, loss_mean);
         progress_event(&tr->prog, tr->step, "loss spike", detail);
     }
     tr->cursor += (uint64_t)tr->G;

@@ -28,9 +28,10 @@ for kind in nan inf; do
         rank=$(( 1 - rank ))
         fault="debug_nan_kind=$kind debug_nan_where=$where debug_nan_rank=$rank"
         name="skip-$kind-$where"
-        # skip at step 10 of 12, a checkpoint after every step
+        # skip step 10: checkpoint 11 (after it) must hold the reference's
+        # state after step 9 (its checkpoint 10)
         IT_MODEL=$(echo "$IT_MODEL" | sed 's/check_every=[0-9]*/check_every=1/') \
-            it_train 2 steps=12 ckpt_every=1 run_dir="$W/$name" resume=none \
+            it_train 2 steps=$STEPS ckpt_every=11 run_dir="$W/$name" resume=none \
             nan_policy=skip debug_nan_step=10 $fault >"$W/$name.log" 2>&1 \
             || it_fail "$name: run failed (see $W/$name.log)"
         grep -q "step 10: non-finite step skipped: .*1 skipped so far" "$W/$name.log" \
@@ -40,9 +41,9 @@ for kind in nan inf; do
             || it_fail "$name: step 10 not marked skipped in train.jsonl"
         [ "$(grep -c '"skipped":true' "$W/$name/train.jsonl")" = 1 ] \
             || it_fail "$name: more than one step skipped"
-        [ "$(state "$W/$name/ckpt_0000000010.duet")" = "$(state "$W/$name/ckpt_0000000011.duet")" ] \
+        [ "$(state "$W/$name/ckpt_0000000011.duet")" = "$(state "$W/ref/ckpt_0000000010.duet")" ] \
             || it_fail "$name: the skipped step changed the parameters or optimizer state"
-        [ "$(state "$W/$name/ckpt_0000000011.duet")" = "$(state "$W/$name/ckpt_0000000012.duet")" ] \
+        [ "$(state "$W/$name/ckpt_0000000011.duet")" = "$(state "$W/$name/ckpt_0000000020.duet")" ] \
             && it_fail "$name: training did not go on after the skipped step"
         it_say "$kind in $where on rank $rank, nan_policy=skip: step 10 skipped and counted, state unchanged by it, replicas identical"
 
@@ -51,6 +52,7 @@ for kind in nan inf; do
         it_train 2 $RUN run_dir="$W/$name" resume=none debug_nan_step=12 $fault \
             >"$W/$name.log" 2>&1
         rc=$?
+        dt=$(it_since "$t0")
         [ "$rc" = 4 ] || it_fail "$name: exit code $rc, expected 4 (see $W/$name.log)"
         grep -q "error: non-finite loss or gradient at step 12 .*last good checkpoint in '$W/$name' is kept" \
             "$W/$name.log" || it_fail "$name: no clear message"
@@ -71,7 +73,19 @@ for kind in nan inf; do
         else
             note=", equal to the reference's"
         fi
-        it_say "$kind in $where on rank $rank, nan_policy=stop: exit 4 in $(it_since "$t0")s, checkpoint 10 kept$note"
+        it_say "$kind in $where on rank $rank, nan_policy=stop: exit 4 after ${dt}s, checkpoint 10 kept$note"
     done
 done
+
+# A loss spike: resume checkpoint 10 with lr=1 (from 1e-3); the jump of the
+# loss above spike_factor (3) x its running mean is logged, training goes on.
+mkdir -p "$W/spike"
+cp "$W/ref/ckpt_0000000010.duet" "$W/spike/"
+IT_MODEL=$(echo "$IT_MODEL" | sed 's/lr=[0-9.e-]*/lr=1/') \
+    it_train 2 steps=14 ckpt_every=5 run_dir="$W/spike" resume=auto nan_policy=skip \
+    >"$W/spike.log" 2>&1 || it_fail "spike: run failed (see $W/spike.log)"
+line=$(grep -m1 "loss spike: loss" "$W/spike.log") || it_fail "spike: no 'loss spike' line"
+grep -q '"spike":true' "$W/spike/train.jsonl" || it_fail "spike: not marked in train.jsonl"
+echo "$line" | awk '{ if (!($7 > 3 * $11)) exit 1 }' || it_fail "spike: reported loss not above 3x the mean: $line"
+it_say "lr raised 1000x at step 10: ${line#duet-train: }"
 it_done
