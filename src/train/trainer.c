@@ -488,8 +488,8 @@ static void check_replicas(trainer *tr)
                    "replicas must stay identical", (long long)tr->step);
 }
 
-/* One optimizer step; returns 0, or DUET_TRAIN_FAILED / DUET_TRAIN_NONFINITE
- * to stop (message in err). */
+/* One optimizer step; returns 0, or DUET_TRAIN_NONFINITE to stop (message
+ * in err). */
 static int train_step(trainer *tr, step_record *rec, duet_err *err)
 {
     const duet_config *c = tr->cfg;
