@@ -122,18 +122,20 @@
     X(STR, resume, "auto", 0, 0, NULL, T, "none | auto (newest valid checkpoint in run_dir, else start) | a checkpoint path") \
     X(INT, ckpt_every, "500", 0, 2147483647, NULL, T, "checkpoint every N steps (0 = only at the end and on signals)") \
     X(INT, ckpt_keep, "3", 1, 1000, NULL, T, "number of checkpoints kept in run_dir") \
-    X(ENUM, ckpt_error, "stop", 0, 0, "stop|continue", T, "on a failed checkpoint write: stop training or log and continue") \
+    X(ENUM, ckpt_error, "stop", 0, 0, "stop|continue", T, "on a failed checkpoint write (full disk, file-size limit, read-only run_dir): stop (exit code 3) or log, count and continue") \
     X(INT, ckpt_level, "1", 0, 9, NULL, T, "checkpoint compression: 0 = stored (fastest to write), 1..9 = zlib level of byte sections (float slabs are byte-shuffled and run-length coded at any level >= 1)") \
     X(FLOAT, log_every_s, "5", 0, 86400, NULL, T, "seconds between progress lines on rank 0") \
     X(FLOAT, bucket_mb, "4", 0.001, 4096, NULL, T, "gradient allreduce bucket size in MB") \
     X(INT, check_every, "100", 0, 2147483647, NULL, T, "compare parameter checksums across ranks every N steps (0 = off)") \
     X(INT, preempt_exit_code, "0", 0, 255, NULL, T, "exit code after a SIGTERM/SIGUSR1 checkpoint (launch/duet.sbatch requeues on it)") \
-    X(ENUM, nan_policy, "stop", 0, 0, "stop|skip", T, "non-finite loss or gradient: stop (keeping the last checkpoint) or skip the step") \
+    X(ENUM, nan_policy, "stop", 0, 0, "stop|skip", T, "non-finite loss or gradient (checked after the allreduce, so every rank agrees): stop (exit code 4, keeping the last checkpoint) or skip the step and count it") \
     X(FLOAT, spike_factor, "3", 1, 1e30, NULL, T, "log a loss spike when loss > factor x its running mean") \
     X(INT, val_every, "0", 0, 2147483647, NULL, T, "validation loss every N steps (0 = off)") \
     X(INT, val_batches, "8", 1, 1000000, NULL, T, "micro-batches per validation") \
-    X(INT, debug_nan_step, "-1", -1, 2147483647, NULL, T, "debug: inject a NaN gradient at this step (-1 = never)") \
-    X(INT, debug_nan_rank, "0", 0, 1048576, NULL, T, "debug: rank that injects the NaN") \
+    X(INT, debug_nan_step, "-1", -1, 2147483647, NULL, T, "debug: inject a non-finite value at this step (-1 = never)") \
+    X(INT, debug_nan_rank, "0", 0, 1048576, NULL, T, "debug: rank that injects the non-finite value") \
+    X(ENUM, debug_nan_kind, "nan", 0, 0, "nan|inf", T, "debug: the injected value") \
+    X(ENUM, debug_nan_where, "grad", 0, 0, "grad|loss", T, "debug: inject into the rank's local gradient (before the allreduce) or its loss") \
     X(INT, debug_kill_step, "-1", -1, 2147483647, NULL, T, "debug: debug_kill_rank SIGKILLs itself at the start of this step (-1 = never; tests relaunch)") \
     X(INT, debug_kill_rank, "0", 0, 1048576, NULL, T, "debug: rank that kills itself at debug_kill_step") \
     X(INT, debug_ckpt_crash_step, "-1", -1, 2147483647, NULL, T, "debug: rank 0 SIGKILLs itself halfway through writing the checkpoint of this step (-1 = never)") \

@@ -11,7 +11,8 @@ static const duet_cli CLI = {
     "Trains a diffusion (or autoregressive) language model on duet-prep shards, data-parallel\n"
     "over MPI ranks. Rank 0 writes checkpoints to run_dir; resume=auto continues from the\n"
     "newest valid one. SIGTERM or SIGUSR1: every rank checkpoints at the next step and exits\n"
-    "with preempt_exit_code.\n"
+    "with preempt_exit_code. Exit codes: 0 done, 1 error, 3 a checkpoint write failed\n"
+    "(ckpt_error=stop), 4 non-finite loss or gradient (nan_policy=stop).\n"
     "Example: launch/duet-mpirun.sh -np 2 build/bin/duet-train configs/mdlm-tiny.conf steps=200",
     DUET_SCOPE_TRAIN,
 };
@@ -38,10 +39,15 @@ int main(int argc, char **argv)
         return rc < 0 ? 1 : 0;
     }
     enum duet_train_result r = duet_train(&cfg, dist, &err);
-    if (r == DUET_TRAIN_FAILED && root)
+    if (r < 0 && root)
         fprintf(stderr, "duet-train: error: %s\n", err.msg);
     duet_dist_finalize(dist);
-    if (r == DUET_TRAIN_FAILED)
-        return 1;
-    return r == DUET_TRAIN_PREEMPTED ? cfg.preempt_exit_code : 0;
+    switch (r) {
+    case DUET_TRAIN_DONE: return 0;
+    case DUET_TRAIN_PREEMPTED: return cfg.preempt_exit_code;
+    case DUET_TRAIN_CKPT_FAILED: return DUET_EXIT_CKPT;
+    case DUET_TRAIN_NONFINITE: return DUET_EXIT_NONFINITE;
+    case DUET_TRAIN_FAILED: break;
+    }
+    return DUET_EXIT_ERROR;
 }

@@ -63,6 +63,7 @@ typedef struct trainer {
     int64_t step;          /* next optimizer step */
     uint64_t cursor;       /* global index of the next step's first sequence */
     int64_t nan_skipped;
+    int64_t ckpt_failed;   /* checkpoint writes that failed in this process */
     double loss_ema;
 } trainer;
 
@@ -289,6 +290,22 @@ static int save_checkpoint(trainer *tr, duet_err *err)
     return status != 0 ? -1 : 0;
 }
 
+/* After a failed periodic checkpoint (every rank has the verdict from
+ * save_checkpoint): counts and logs it; returns 0 to continue, -1 to stop
+ * (ckpt_error=stop, or the final checkpoint, which holds the result). */
+static int ckpt_failed(trainer *tr, duet_err *err)
+{
+    tr->ckpt_failed++;
+    int go_on = strcmp(tr->cfg->ckpt_error, "continue") == 0 && tr->step < tr->cfg->steps;
+    char detail[DUET_ERR_MAX + 96];
+    snprintf(detail, sizeof detail, "%s (%lld failed so far; the previous checkpoint is kept)",
+             err->msg, (long long)tr->ckpt_failed);
+    progress_event(&tr->prog, tr->step,
+                   go_on ? "checkpoint failed, continuing" : "checkpoint failed, stopping",
+                   detail);
+    return go_on ? 0 : -1;
+}
+
 /* Rank 0 reads the checkpoint and broadcasts it, so a cluster without a
  * shared file system only needs run_dir on rank 0's node. */
 static int load_checkpoint(trainer *tr, const char *path, duet_err *err)
@@ -471,7 +488,8 @@ static void check_replicas(trainer *tr)
                    "replicas must stay identical", (long long)tr->step);
 }
 
-/* One optimizer step; returns -1 to stop (message in err). */
+/* One optimizer step; returns 0, or DUET_TRAIN_NONFINITE to stop (message
+ * in err). */
 static int train_step(trainer *tr, step_record *rec, duet_err *err)
 {
     const duet_config *c = tr->cfg;
@@ -484,6 +502,12 @@ static int train_step(trainer *tr, step_record *rec, duet_err *err)
     double counts[DUET_MAX_COUNTS];
     global_counts(tr, tr->A, step, tr->G, counts);
     duet_params_zero_grad(&tr->params);
+    /* debug_nan_*: a fault on one rank, planted before the allreduces (the
+     * backward accumulates into it), so the verdict below sees it on all. */
+    int inject = c->debug_nan_step == tr->step && c->debug_nan_rank == tr->rank;
+    double bad = strcmp(c->debug_nan_kind, "inf") == 0 ? INFINITY : NAN;
+    if (inject && strcmp(c->debug_nan_where, "grad") == 0)
+        tr->params.g[0] = (float)bad;
     grad_buckets_reset(&tr->buckets);
     duet_grad_hook hook = grad_buckets_hook(&tr->buckets);
     double terms[DUET_MAX_TERMS] = {0};
@@ -496,8 +520,8 @@ static int train_step(trainer *tr, step_record *rec, duet_err *err)
         for (int i = 0; i < ops->nterms; i++)
             terms[i] += t[i];
     }
-    if (c->debug_nan_step == tr->step && c->debug_nan_rank == tr->rank)
-        tr->params.g[0] = NAN;
+    if (inject && strcmp(c->debug_nan_where, "loss") == 0)
+        terms[0] = bad;
     double t1 = duet_now();
     grad_buckets_finish(&tr->buckets);
     double t_comm = duet_now() - t1;
@@ -514,18 +538,22 @@ static int train_step(trainer *tr, step_record *rec, duet_err *err)
                            strcmp(c->lr_schedule, "constant") == 0 ? DUET_LR_CONSTANT
                                                                     : DUET_LR_COSINE);
     memset(rec, 0, sizeof *rec);
+    double loss_mean = tr->loss_ema; /* before this step, for the spike message */
     rec->skipped = !isfinite(gnorm) || !isfinite(loss);
     if (rec->skipped) {
         char detail[128];
         snprintf(detail, sizeof detail, "loss %g, gradient norm %g", loss, gnorm);
         if (strcmp(c->nan_policy, "stop") == 0) {
             progress_event(&tr->prog, tr->step, "non-finite step, stopping", detail);
-            return duet_errf(err, "non-finite loss or gradient at step %lld (%s); the last "
-                                  "good checkpoint in '%s' is kept (set nan_policy=skip to "
-                                  "skip such steps)",
-                             (long long)tr->step, detail, c->run_dir);
+            duet_errf(err, "non-finite loss or gradient at step %lld (%s); stopped without "
+                           "updating the parameters, the last good checkpoint in '%s' is kept "
+                           "(set nan_policy=skip to skip such steps)",
+                      (long long)tr->step, detail, c->run_dir);
+            return DUET_TRAIN_NONFINITE;
         }
         tr->nan_skipped++;
+        snprintf(detail + strlen(detail), sizeof detail - strlen(detail), "; %lld skipped so far",
+                 (long long)tr->nan_skipped);
         progress_event(&tr->prog, tr->step, "non-finite step skipped", detail);
     } else {
         if (c->grad_clip > 0)
@@ -560,7 +588,7 @@ static int train_step(trainer *tr, step_record *rec, duet_err *err)
     rec->val_loss = NAN;
     if (rec->spike) {
         char detail[128];
-        snprintf(detail, sizeof detail, "loss %.4f vs running mean %.4f", loss, tr->loss_ema);
+        snprintf(detail, sizeof detail, "loss %.4f vs running mean %.4f", loss, loss_mean);
         progress_event(&tr->prog, tr->step, "loss spike", detail);
     }
     tr->cursor += (uint64_t)tr->G;
@@ -647,16 +675,21 @@ enum duet_train_result duet_train(const duet_config *cfg, duet_dist *dist, duet_
             char detail[64];
             snprintf(detail, sizeof detail, "signal %d: writing a checkpoint", (int)sig);
             progress_event(&tr.prog, tr.step, "stop requested", detail);
-            if (save_checkpoint(&tr, err) != 0)
+            if (save_checkpoint(&tr, err) != 0) {
+                result = DUET_TRAIN_CKPT_FAILED;
                 goto done;
+            }
             result = DUET_TRAIN_PREEMPTED;
             goto done;
         }
         if (cfg->debug_kill_step == tr.step && cfg->debug_kill_rank == tr.rank)
             raise(SIGKILL);
         step_record rec;
-        if (train_step(&tr, &rec, err) != 0)
+        rc = train_step(&tr, &rec, err);
+        if (rc != 0) {
+            result = (enum duet_train_result)rc;
             goto done;
+        }
         if (cfg->debug_signal_step == (int)tr.step && tr.rank == 0)
             raise(SIGUSR1);
         if (cfg->val_every > 0 && tr.val && tr.step % cfg->val_every == 0)
@@ -666,16 +699,17 @@ enum duet_train_result duet_train(const duet_config *cfg, duet_dist *dist, duet_
         progress_step(&tr.prog, &rec, tr.step == cfg->steps);
         int due = cfg->ckpt_every > 0 && tr.step % cfg->ckpt_every == 0;
         if (due || tr.step == cfg->steps) {
-            if (save_checkpoint(&tr, err) != 0) {
-                if (strcmp(cfg->ckpt_error, "stop") == 0 || tr.step == cfg->steps)
-                    goto done;
-                progress_event(&tr.prog, tr.step, "checkpoint failed, continuing", err->msg);
+            if (save_checkpoint(&tr, err) != 0 && ckpt_failed(&tr, err) != 0) {
+                result = DUET_TRAIN_CKPT_FAILED;
+                goto done;
             }
         }
     }
     if (tr.rank == 0 && tr.nan_skipped)
         fprintf(stderr, "duet-train: %lld non-finite steps were skipped\n",
                 (long long)tr.nan_skipped);
+    if (tr.rank == 0 && tr.ckpt_failed)
+        fprintf(stderr, "duet-train: %lld checkpoint writes failed\n", (long long)tr.ckpt_failed);
     result = DUET_TRAIN_DONE;
 done:
     trainer_free(&tr);

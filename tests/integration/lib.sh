@@ -4,10 +4,12 @@
 #   it_setup NAME          fresh work dir $W (removed on success), bins in $B
 #   it_data                tiny tokenizer + 2 train shards + val shards in $W/data
 #   it_train NP ARGS...    duet-train on NP ranks (launch/duet-mpirun.sh), tiny model,
-#                          killed after IT_TIMEOUT seconds (default 120: a hang fails)
+#                          killed after IT_TIMEOUT seconds (default 120: a hang fails);
+#                          IT_WRAP, if set, is a command prefix for the whole launch
 #   it_digest CKPT         step and digests of the training state (tests/tools/ckpt_digest)
 #   it_latest RUN_DIR      newest ckpt_*.duet in RUN_DIR
 #   it_fail MSG            print MSG (and the work dir) and exit 1
+#   it_now / it_since T0   a timestamp / seconds elapsed since it (one decimal)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=$ROOT/${DUET_BUILD:-build}
@@ -55,10 +57,14 @@ it_train() {
     np=$1
     shift
     # shellcheck disable=SC2046
-    timeout -k 5 "${IT_TIMEOUT:-120}" "$ROOT/launch/duet-mpirun.sh" -np "$np" "$B/bin/duet-train" \
+    ${IT_WRAP:-} timeout -k 5 "${IT_TIMEOUT:-120}" "$ROOT/launch/duet-mpirun.sh" -np "$np" "$B/bin/duet-train" \
         $IT_MODEL $(it_data_args) "$@"
 }
 
 it_digest() { "$B/tests/ckpt_digest" "$1"; }
 
 it_latest() { ls "$1"/ckpt_*.duet 2>/dev/null | tail -n 1; }
+
+it_now() { date +%s.%N; }
+
+it_since() { echo "$1 $(date +%s.%N)" | awk '{ printf "%.1f", $2 - $1 }'; }

@@ -21,8 +21,10 @@ ref=$(it_digest "$W/ref/ckpt_0000000030.duet") || it_fail "reference digest"
 resume_and_compare() {
     want=0
     [ -n "$(it_latest "$W/$1")" ] && want=1
+    t_relaunch=$(it_now)
     it_train 2 $RUN run_dir="$W/$1" resume=auto >"$W/$1.resume.log" 2>&1 \
         || it_fail "$1: relaunch failed (see $W/$1.resume.log)"
+    relaunch=$(it_since "$t_relaunch")
     n=$(grep -c "resumed from checkpoint" "$W/$1.resume.log")
     [ "$n" = "$want" ] || it_fail "$1: expected $want 'resumed' line(s), got $n"
     got=$(it_digest "$W/$1/ckpt_$(printf %010d "$STEPS").duet") || it_fail "$1: final digest"
@@ -46,7 +48,7 @@ for k in 1 2 3 4 5; do
     last=$(it_latest "$W/k$k")
     last=${last##*/}
     resume_and_compare "k$k"
-    it_say "rank $rank killed at step $step: stopped in ${dt}s, resumed from ${last:-nothing (fresh start)}: bitwise equal"
+    it_say "rank $rank killed at step $step: stopped in ${dt}s, resumed from ${last:-nothing (fresh start)} (relaunch to the end ${relaunch}s): bitwise equal"
 done
 
 # From outside: kill -9 of one rank's PID while it trains (longer run, so the
@@ -69,7 +71,7 @@ dt=$(( $(date +%s) - t0 ))
 last=$(it_latest "$W/ext")
 [ -e "$W/ext/ckpt_0000000100.duet" ] && it_fail "external kill landed after the end"
 resume_and_compare ext
-it_say "external kill -9 of pid $victim: stopped in ${dt}s, resumed from ${last##*/}: bitwise equal"
+it_say "external kill -9 of pid $victim: stopped in ${dt}s, resumed from ${last##*/} (relaunch to the end ${relaunch}s): bitwise equal"
 
 # Rank 0 dies halfway through writing checkpoint 10 of a 30-step run: the
 # half-written temporary file must not be resumed; checkpoint 5 is.
@@ -83,5 +85,5 @@ IT_TIMEOUT=60 it_train 2 $RUN run_dir="$W/cw" resume=none debug_ckpt_crash_step=
 resume_and_compare cw
 grep -q "resumed from checkpoint $W/cw/ckpt_0000000005.duet" "$W/cw.resume.log" \
     || it_fail "crash during write: did not resume from checkpoint 5"
-it_say "crash while writing checkpoint 10: resumed from checkpoint 5, bitwise equal"
+it_say "crash while writing checkpoint 10: resumed from checkpoint 5 (relaunch to the end ${relaunch}s), bitwise equal"
 it_done
