@@ -271,10 +271,12 @@ static const float *top_codes(const unsigned char *state) { return (const float 
 /* 2 ranks x 4 == 1 rank x 8 (SPEC 7.9, 7.16), through steps 2, 4, 6 which
  * restart dead codes (vq_dead = 0.9 makes some codes dead every time).
  * The code assignments stay identical (same metrics every step); only float
- * summation order differs. Tolerance: params 1e-3 relative (floor 1e-3):
- * Adam turns the ~1e-7 summation noise of near-zero embedding gradients into
- * ~1e-6 absolute (observed worst 3.2e-4 relative, flat over the steps); the
- * codebooks 1e-4 relative (floor 1e-2). */
+ * summation order differs. Tolerance: params 1e-3 relative with a floor of
+ * 1e-2 (so 1e-5 absolute for small entries): Adam turns the ~1e-7 summation
+ * noise of near-zero gradients into a few 1e-6 absolute (observed worst
+ * 4.8e-6, an embedding entry of 1.8e-3, with patch pooling; a diverging
+ * assignment or restart moves entries by ~lr = 3e-3); the codebooks 1e-4
+ * relative (floor 1e-2). */
 START_TEST(two_ranks_equal_one_rank)
 {
     char keys[2048];
@@ -285,7 +287,7 @@ START_TEST(two_ranks_equal_one_rank)
     size_t na, nb;
     float *pa = section("eq1", 6, "params", &na), *pb = section("eq2", 6, "params", &nb);
     ck_assert_uint_eq(na, nb);
-    double dp = test_max_rel_err(pa, pb, na / sizeof(float), 1e-3);
+    double dp = test_max_rel_err(pa, pb, na / sizeof(float), 1e-2);
     ck_assert_msg(dp < 1e-3, "params differ by %g", dp);
     unsigned char *sa = section("eq1", 6, "objective", &na), *sb = section("eq2", 6, "objective", &nb);
     ck_assert_uint_eq(na, nb);
@@ -327,15 +329,19 @@ START_TEST(resume_is_bitwise)
 }
 END_TEST
 
-/* The whole pipeline from noise: vqlm trained briefly on a frozen vqae; S = 3 top steps + S_b = 2 bottom steps = 5 evaluations per
- * sample; same seed -> same text whatever the chunking; other seed differs. */
+/* The whole pipeline from noise: vqlm trained briefly on a frozen vqae; S = 3
+ * top steps + S_b = 2 bottom steps = 5 evaluations per sample; same seed ->
+ * same text whatever the chunking; other seed differs. The vqae trains only
+ * 3 steps: this tiny decoder soon predicts one frequent token whatever the
+ * codes (by step 6 a special token, empty text), and the seed check needs
+ * text that depends on the codes. */
 START_TEST(pipeline_generates_text)
 {
     char keys[2048];
-    snprintf(keys, sizeof keys, "%s steps=6 batch_size=8", VQ_KEYS);
+    snprintf(keys, sizeof keys, "%s steps=3 batch_size=8", VQ_KEYS);
     train_ok(1, "ae", keys);
     char *sub = test_strf("%s/ae", dir), vq[8192];
-    ck_assert_int_eq(duet_ckpt_path(sub, 6, vq, sizeof vq), 0);
+    ck_assert_int_eq(duet_ckpt_path(sub, 3, vq, sizeof vq), 0);
     free(sub);
     char *lm_keys = test_strf("objective=vqlm seq_len=32 dim=32 n_layer=1 n_head=2 steps=3 "
                               "batch_size=4 lr=3e-3 warmup=1 log_every_s=60 ckpt_every=0 seed=5 "
