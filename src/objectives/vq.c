@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duet/ops.h"
 #include "duet/rng.h"
 #include "duet/util.h"
 
@@ -245,4 +246,30 @@ void vq_state_load(vq_codebook *c, const unsigned char *buf)
     memcpy(c->m, buf, kd * sizeof(double));
     buf += kd * sizeof(double);
     memcpy(c->last_n, buf, (size_t)c->K * sizeof(double));
+}
+
+/* Both directions are a linear on a row-major reshape: a patch of k rows of
+ * width D is one row of width k*D. */
+void vq_patch_pool_forward(float *out, const float *in, const float *w, int n, int k, int Din,
+                           int Dout)
+{
+    duet_linear_forward(out, in, w, NULL, n, k * Din, Dout);
+}
+
+void vq_patch_pool_backward(float *din, float *dw, const float *dout, const float *in,
+                            const float *w, int n, int k, int Din, int Dout)
+{
+    duet_linear_backward(din, dw, NULL, dout, in, w, n, k * Din, Dout);
+}
+
+void vq_patch_unpool_forward(float *out, const float *in, const float *w, int n, int k, int Din,
+                             int Dout)
+{
+    duet_linear_forward(out, in, w, NULL, n, Din, k * Dout);
+}
+
+void vq_patch_unpool_backward(float *din, float *dw, const float *dout, const float *in,
+                              const float *w, int n, int k, int Din, int Dout)
+{
+    duet_linear_backward(din, dw, NULL, dout, in, w, n, Din, k * Dout);
 }

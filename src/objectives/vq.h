@@ -61,6 +61,24 @@ void vq_init_codes(vq_codebook *c, duet_dist *dist, const vq_source *src, uint64
 int vq_restart_dead(vq_codebook *c, duet_dist *dist, const vq_source *src, double tau,
                     uint64_t seed, uint32_t step, uint32_t stream);
 
+/* Patch pooling between levels (SPEC 3.1 [choice]): the k consecutive rows
+ * of a patch are concatenated and mapped by one linear, so the pooled vector
+ * depends on the order of the rows (a mean would not), and unpooling maps
+ * each vector to k distinct rows (repeating one vector k times would give
+ * every position of the patch the same input, and a decoder that cannot
+ * tell them apart repeats one token k times).
+ *   pool:   out [n, Dout]   = in [n*k, Din] viewed as [n, k*Din]  x  w^T, w [Dout, k*Din]
+ *   unpool: out [n*k, Dout] viewed as [n, k*Dout] = in [n, Din]  x  w^T, w [k*Dout, Din]
+ * Backward passes accumulate into din and dw (the duet_linear convention). */
+void vq_patch_pool_forward(float *out, const float *in, const float *w, int n, int k, int Din,
+                           int Dout);
+void vq_patch_pool_backward(float *din, float *dw, const float *dout, const float *in,
+                            const float *w, int n, int k, int Din, int Dout);
+void vq_patch_unpool_forward(float *out, const float *in, const float *w, int n, int k, int Din,
+                             int Dout);
+void vq_patch_unpool_backward(float *din, float *dw, const float *dout, const float *in,
+                              const float *w, int n, int k, int Din, int Dout);
+
 /* Checkpoint state: ready, e, N, m, last_n. */
 size_t vq_state_bytes(const vq_codebook *c);
 void vq_state_save(const vq_codebook *c, unsigned char *buf);

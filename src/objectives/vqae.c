@@ -1,19 +1,21 @@
 /* `vqae`: hierarchical VQ autoencoder over token sequences (SPEC 3.1, 3.2).
  *
  *   h0  = Blocks_enc(Embed(w))                      [B,L,D]
- *   hb  = Linear(Pool_K1(h0))                       [B,Lb,D]
- *   ht  = Linear(Blocks_top(Pool_r(hb)))            [B,Lt,Dc]   r = K2/K1
+ *   hb  = PatchPool_K1(h0)                          [B,Lb,D]
+ *   ht  = Linear(Blocks_top(PatchPool_r(hb)))       [B,Lt,Dc]   r = K2/K1
  *   qt  = VQ_t(ht)
- *   ut  = Up_r(Blocks_tdec(Linear(qt)))             [B,Lb,D]
+ *   ut  = PatchUnpool_r(Blocks_tdec(Linear(qt)))    [B,Lb,D]
  *   hb' = Linear(concat(hb, ut))                    [B,Lb,Dc]
  *   qb  = VQ_b(hb')
- *   d   = Up_K1(Linear(concat(qb, Up_r(qt)))) + P[l mod K1]      [B,L,D]
+ *   d   = PatchUnpool_K1(concat(qb, Up_r(qt)))      [B,L,D]
  *   logits = Head(Blocks_dec(d))
  * Loss: CE / (B_g L) + beta (|ht - SG qt|^2 / (B_g Lt Dc) + |hb' - SG qb|^2 /
  * (B_g Lb Dc)); straight-through gradients; codebooks follow EMAs (vq.h).
- * [choice] P, a learned within-span position table [K1, D]: repeating one
- * vector K1 times gives every position of a span the same decoder input, and
- * a decoder that cannot tell them apart tends to repeat one token K1 times.
+ * [choice] Patch pooling and unpooling (vq.h) instead of the spec's mean
+ * pooling and repetition (Pool, Up): with repetition every position of a
+ * span got the same decoder input and decoded samples repeated each token
+ * about K1 times; a mean also discards the order inside a patch. Up_r(qt)
+ * in the decoder input stays a repetition: qb already differs per position.
  * Codebooks are initialised from the first micro-batch's encoder outputs
  * (top first: hb' depends on qt) and dead codes restarted every
  * vq_restart_every steps after vq_restart_warmup.
@@ -41,15 +43,16 @@ typedef struct vqae_impl {
     int D, Dc, max_batch;
     double beta, gamma, eps, tau;
     int restart_every, restart_warmup;
-    size_t off_emb, off_pool, off_top_out, off_tdec_in, off_mix, off_dec_in, off_span, off_head;
+    size_t off_emb, off_pool_b, off_pool_t, off_top_out, off_tdec_in, off_up_t, off_mix,
+        off_dec_in, off_head;
     duet_stack *enc, *top, *tdec, *dec;
     vq_codebook cbt, cbb;
     /* activations */
     int32_t *ids, *ct, *cb;
-    float *x, *pb, *hb, *pt, *ht, *qt, *ut, *cat1, *hbp, *qb, *cat2, *d0, *d, *logits;
+    float *x, *hb, *pt, *ht, *qt, *ut, *ub, *cat1, *hbp, *qb, *cat2, *d, *logits;
     /* gradients */
-    float *g_dec, *g_d, *g_d0, *g_cat2, *g_qt, *g_hbp, *g_cat1, *g_ut, *g_ut0, *g_ht, *g_at,
-        *g_pt, *g_hb, *g_pb, *g_h0, *g_x;
+    float *g_dec, *g_d, *g_cat2, *g_qt, *g_hbp, *g_cat1, *g_ub, *g_ut, *g_ut0, *g_ht, *g_at,
+        *g_pt, *g_hb, *g_h0, *g_x;
     /* restart sources: this rank's rows of the last training micro-batch */
     size_t src_lo_rows, src_rows_global;
     int src_rows;
@@ -104,21 +107,22 @@ static int vqae_create(duet_objective *o, const duet_config *cfg, duet_params *p
     m->tau = cfg->vq_dead;
     m->restart_every = cfg->vq_restart_every;
     m->restart_warmup = cfg->vq_restart_warmup;
-    int D = m->D, Dc = m->Dc, B = max_batch;
+    int D = m->D, Dc = m->Dc, B = max_batch, r = s->K2 / s->K1;
     float std = (float)cfg->init_std;
     m->off_emb = add_matrix(p, "vqae.emb", s->V, D, std, 0);
     if (!(m->enc = make_stack(p, "vqae.enc", cfg, cfg->n_layer, B, s->L, err)))
         return -1;
-    m->off_pool = add_matrix(p, "vqae.pool_b", D, D, std, DUET_TF_DECAY);
+    m->off_pool_b = add_matrix(p, "vqae.pool_b", D, s->K1 * D, std, DUET_TF_DECAY);
+    m->off_pool_t = add_matrix(p, "vqae.pool_t", D, r * D, std, DUET_TF_DECAY);
     if (!(m->top = make_stack(p, "vqae.top", cfg, cfg->vq_top_layers, B, s->Lt, err)))
         return -1;
     m->off_top_out = add_matrix(p, "vqae.top_out", Dc, D, std, DUET_TF_DECAY);
     m->off_tdec_in = add_matrix(p, "vqae.tdec_in", D, Dc, std, DUET_TF_DECAY);
     if (!(m->tdec = make_stack(p, "vqae.tdec", cfg, cfg->vq_top_layers, B, s->Lt, err)))
         return -1;
+    m->off_up_t = add_matrix(p, "vqae.up_t", r * D, D, std, DUET_TF_DECAY);
     m->off_mix = add_matrix(p, "vqae.mix_b", Dc, 2 * D, std, DUET_TF_DECAY);
-    m->off_dec_in = add_matrix(p, "vqae.dec_in", D, 2 * Dc, std, DUET_TF_DECAY);
-    m->off_span = add_matrix(p, "vqae.span_pos", s->K1, D, std, 0);
+    m->off_dec_in = add_matrix(p, "vqae.dec_in", s->K1 * D, 2 * Dc, std, DUET_TF_DECAY);
     if (!(m->dec = make_stack(p, "vqae.dec", cfg, cfg->n_layer, B, s->L, err)))
         return -1;
     m->off_head = add_matrix(p, "vqae.head", s->V, D, std, DUET_TF_DECAY);
@@ -129,33 +133,31 @@ static int vqae_create(duet_objective *o, const duet_config *cfg, duet_params *p
     m->ct = duet_malloc(nt * sizeof(int32_t));
     m->cb = duet_malloc(nb * sizeof(int32_t));
     m->x = fa(nL * D);
-    m->pb = fa(nb * D);
     m->hb = fa(nb * D);
     m->pt = fa(nt * D);
     m->ht = fa(nt * Dc);
     m->qt = fa(nt * Dc);
     m->ut = fa(nt * D);
+    m->ub = fa(nb * D);
     m->cat1 = fa(nb * 2 * D);
     m->hbp = fa(nb * Dc);
     m->qb = fa(nb * Dc);
     m->cat2 = fa(nb * 2 * Dc);
-    m->d0 = fa(nb * D);
     m->d = fa(nL * D);
     m->logits = fa(nL * (size_t)s->V);
     m->g_dec = fa(nL * D);
     m->g_d = fa(nL * D);
-    m->g_d0 = fa(nb * D);
     m->g_cat2 = fa(nb * 2 * Dc);
     m->g_qt = fa(nt * Dc);
     m->g_hbp = fa(nb * Dc);
     m->g_cat1 = fa(nb * 2 * D);
+    m->g_ub = fa(nb * D);
     m->g_ut = fa(nt * D);
     m->g_ut0 = fa(nt * D);
     m->g_ht = fa(nt * Dc);
     m->g_at = fa(nt * D);
     m->g_pt = fa(nt * D);
     m->g_hb = fa(nb * D);
-    m->g_pb = fa(nb * D);
     m->g_h0 = fa(nL * D);
     m->g_x = fa(nL * D);
     return 0;
@@ -172,10 +174,10 @@ static void vqae_destroy(duet_objective *o)
     duet_stack_free(m->dec);
     vq_free(&m->cbt);
     vq_free(&m->cbb);
-    void *bufs[] = {m->ids, m->ct, m->cb, m->x, m->pb, m->hb, m->pt, m->ht, m->qt, m->ut,
-                    m->cat1, m->hbp, m->qb, m->cat2, m->d0, m->d, m->logits, m->g_dec, m->g_d,
-                    m->g_d0, m->g_cat2, m->g_qt, m->g_hbp, m->g_cat1, m->g_ut, m->g_ut0,
-                    m->g_ht, m->g_at, m->g_pt, m->g_hb, m->g_pb, m->g_h0, m->g_x};
+    void *bufs[] = {m->ids, m->ct, m->cb, m->x, m->hb, m->pt, m->ht, m->qt, m->ut, m->ub,
+                    m->cat1, m->hbp, m->qb, m->cat2, m->d, m->logits, m->g_dec, m->g_d,
+                    m->g_cat2, m->g_qt, m->g_hbp, m->g_cat1, m->g_ub, m->g_ut, m->g_ut0,
+                    m->g_ht, m->g_at, m->g_pt, m->g_hb, m->g_h0, m->g_x};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m);
@@ -195,26 +197,6 @@ static duet_stack_io plain_io(void)
     return io;
 }
 
-/* out [N/k rows, D] = mean of each group of k consecutive rows of in. */
-static void pool_forward(float *out, const float *in, size_t nout, int k, int D)
-{
-    for (size_t i = 0; i < nout; i++)
-        for (int j = 0; j < D; j++) {
-            float acc = 0.0f;
-            for (int c = 0; c < k; c++)
-                acc += in[(i * k + c) * D + j];
-            out[i * D + j] = acc / (float)k;
-        }
-}
-
-static void pool_backward(float *din, const float *dout, size_t nout, int k, int D)
-{
-    for (size_t i = 0; i < nout; i++)
-        for (int c = 0; c < k; c++)
-            for (int j = 0; j < D; j++)
-                din[(i * k + c) * D + j] += dout[i * D + j] / (float)k;
-}
-
 /* Row i of out (stride ostride, first D columns) = row i/k of in. */
 static void up_forward(float *out, int ostride, const float *in, size_t nout, int k, int D)
 {
@@ -229,7 +211,7 @@ static void up_backward(float *din, const float *dout, int ostride, size_t nout,
             din[(i / k) * D + j] += dout[i * ostride + j];
 }
 
-/* Encoder up to the top codes: fills x, pb, hb, pt, ht. */
+/* Encoder up to the top codes: fills x, hb, pt, ht. */
 static void encode_top(vqae_impl *m, const float *W, const int32_t *tokens, int B)
 {
     const vqae_shape *s = &m->s;
@@ -239,14 +221,13 @@ static void encode_top(vqae_impl *m, const float *W, const int32_t *tokens, int 
     memcpy(m->ids, tokens, nL * sizeof(int32_t));
     duet_embedding_forward(m->x, tokens, W + m->off_emb, (int)nL, D);
     duet_stack_forward(m->enc, W, m->x, &io, B, s->L);
-    pool_forward(m->pb, m->x, nb, s->K1, D);
-    duet_linear_forward(m->hb, m->pb, W + m->off_pool, NULL, (int)nb, D, D);
-    pool_forward(m->pt, m->hb, nt, r, D);
+    vq_patch_pool_forward(m->hb, m->x, W + m->off_pool_b, (int)nb, s->K1, D, D);
+    vq_patch_pool_forward(m->pt, m->hb, W + m->off_pool_t, (int)nt, r, D, D);
     duet_stack_forward(m->top, W, m->pt, &io, B, s->Lt);
     duet_linear_forward(m->ht, m->pt, W + m->off_top_out, NULL, (int)nt, D, m->Dc);
 }
 
-/* From qt to hb': fills ut, cat1, hbp. */
+/* From qt to hb': fills ut, ub, cat1, hbp. */
 static void encode_bottom(vqae_impl *m, const float *W, int B)
 {
     const vqae_shape *s = &m->s;
@@ -255,13 +236,15 @@ static void encode_bottom(vqae_impl *m, const float *W, int B)
     duet_stack_io io = plain_io();
     duet_linear_forward(m->ut, m->qt, W + m->off_tdec_in, NULL, (int)nt, m->Dc, D);
     duet_stack_forward(m->tdec, W, m->ut, &io, B, s->Lt);
-    for (size_t i = 0; i < nb; i++)
+    vq_patch_unpool_forward(m->ub, m->ut, W + m->off_up_t, (int)nt, r, D, D);
+    for (size_t i = 0; i < nb; i++) {
         memcpy(m->cat1 + i * 2 * D, m->hb + i * D, (size_t)D * sizeof(float));
-    up_forward(m->cat1 + D, 2 * D, m->ut, nb, r, D);
+        memcpy(m->cat1 + i * 2 * D + D, m->ub + i * D, (size_t)D * sizeof(float));
+    }
     duet_linear_forward(m->hbp, m->cat1, W + m->off_mix, NULL, (int)nb, 2 * D, m->Dc);
 }
 
-/* Decoder from qt, qb: fills cat2, d0, d, logits. */
+/* Decoder from qt, qb: fills cat2, d, logits. */
 static void decode(vqae_impl *m, const float *W, int B)
 {
     const vqae_shape *s = &m->s;
@@ -271,11 +254,7 @@ static void decode(vqae_impl *m, const float *W, int B)
     for (size_t i = 0; i < nb; i++)
         memcpy(m->cat2 + i * 2 * Dc, m->qb + i * Dc, (size_t)Dc * sizeof(float));
     up_forward(m->cat2 + Dc, 2 * Dc, m->qt, nb, r, Dc);
-    duet_linear_forward(m->d0, m->cat2, W + m->off_dec_in, NULL, (int)nb, 2 * Dc, D);
-    const float *span = W + m->off_span;
-    for (size_t i = 0; i < nL; i++)
-        for (int j = 0; j < D; j++)
-            m->d[i * D + j] = m->d0[(i / s->K1) * D + j] + span[(i % s->K1) * D + j];
+    vq_patch_unpool_forward(m->d, m->cat2, W + m->off_dec_in, (int)nb, s->K1, 2 * Dc, D);
     duet_stack_forward(m->dec, W, m->d, &io, B, s->L);
     duet_linear_forward(m->logits, m->d, W + m->off_head, NULL, (int)nL, D, s->V);
 }
@@ -338,18 +317,9 @@ static void vqae_backward(vqae_impl *m, const float *W, float *dW, int B, double
     ready(hook, m->off_head);
     ZERO(m->g_d, nL * D);
     duet_stack_backward(m->dec, W, dW, m->g_dec, m->g_d, NULL, NULL, &io, B, s->L, hook);
-    ZERO(m->g_d0, nb * D);
-    float *dspan = dW + m->off_span;
-    for (size_t i = 0; i < nL; i++)
-        for (int j = 0; j < D; j++) {
-            float g = m->g_d[i * D + j];
-            m->g_d0[(i / s->K1) * D + j] += g;
-            dspan[(i % s->K1) * D + j] += g;
-        }
-    ready(hook, m->off_span);
     ZERO(m->g_cat2, nb * 2 * Dc);
-    duet_linear_backward(m->g_cat2, dW + m->off_dec_in, NULL, m->g_d0, m->cat2, W + m->off_dec_in,
-                         (int)nb, 2 * Dc, D);
+    vq_patch_unpool_backward(m->g_cat2, dW + m->off_dec_in, m->g_d, m->cat2, W + m->off_dec_in,
+                             (int)nb, s->K1, 2 * Dc, D);
     ready(hook, m->off_dec_in);
     /* straight-through: dL/dhb' = dL/dqb (+ commitment) */
     ZERO(m->g_hbp, nb * Dc);
@@ -362,8 +332,12 @@ static void vqae_backward(vqae_impl *m, const float *W, float *dW, int B, double
     duet_linear_backward(m->g_cat1, dW + m->off_mix, NULL, m->g_hbp, m->cat1, W + m->off_mix,
                          (int)nb, 2 * D, Dc);
     ready(hook, m->off_mix);
+    for (size_t i = 0; i < nb; i++)
+        memcpy(m->g_ub + i * D, m->g_cat1 + i * 2 * D + D, (size_t)D * sizeof(float));
     ZERO(m->g_ut, nt * D);
-    up_backward(m->g_ut, m->g_cat1 + D, 2 * D, nb, r, D);
+    vq_patch_unpool_backward(m->g_ut, dW + m->off_up_t, m->g_ub, m->ut, W + m->off_up_t, (int)nt,
+                             r, D, D);
+    ready(hook, m->off_up_t);
     ZERO(m->g_ut0, nt * D);
     duet_stack_backward(m->tdec, W, dW, m->g_ut, m->g_ut0, NULL, NULL, &io, B, s->Lt, hook);
     duet_linear_backward(m->g_qt, dW + m->off_tdec_in, NULL, m->g_ut0, m->qt, W + m->off_tdec_in,
@@ -381,13 +355,13 @@ static void vqae_backward(vqae_impl *m, const float *W, float *dW, int B, double
     ZERO(m->g_hb, nb * D);
     for (size_t i = 0; i < nb; i++)
         memcpy(m->g_hb + i * D, m->g_cat1 + i * 2 * D, (size_t)D * sizeof(float));
-    pool_backward(m->g_hb, m->g_pt, nt, r, D);
-    ZERO(m->g_pb, nb * D);
-    duet_linear_backward(m->g_pb, dW + m->off_pool, NULL, m->g_hb, m->pb, W + m->off_pool,
-                         (int)nb, D, D);
-    ready(hook, m->off_pool);
+    vq_patch_pool_backward(m->g_hb, dW + m->off_pool_t, m->g_pt, m->hb, W + m->off_pool_t, (int)nt,
+                           r, D, D);
+    ready(hook, m->off_pool_t);
     ZERO(m->g_h0, nL * D);
-    pool_backward(m->g_h0, m->g_pb, nb, s->K1, D);
+    vq_patch_pool_backward(m->g_h0, dW + m->off_pool_b, m->g_hb, m->x, W + m->off_pool_b, (int)nb,
+                           s->K1, D, D);
+    ready(hook, m->off_pool_b);
     ZERO(m->g_x, nL * D);
     duet_stack_backward(m->enc, W, dW, m->g_h0, m->g_x, NULL, NULL, &io, B, s->L, hook);
     duet_embedding_backward(dW + m->off_emb, m->g_x, m->ids, (int)nL, D);

@@ -1,6 +1,8 @@
 /* Two-level discrete latent diffusion (SPEC 3, oracles 7.8-7.9):
  *   - the EMA codebook update against hand-computed numbers, the Lloyd-step
  *     special case, dead-code restart, state round trip;
+ *   - patch pooling / unpooling: finite differences, hand values, order
+ *     sensitivity and distinct positions;
  *   - vqae through duet-train: 2 ranks x 4 == 1 rank x 8 for parameters and
  *     codebooks over steps that restart dead codes, bitwise resume;
  *   - vqlm on the trained vqae: the whole pipeline (top diffusion -> bottom
@@ -17,6 +19,7 @@
 #include "duet/ckpt.h"
 #include "duet/config.h"
 #include "duet/objective.h"
+#include "gradcheck.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ codebook */
@@ -143,6 +146,75 @@ START_TEST(state_round_trip)
 }
 END_TEST
 
+/* ------------------------------------------------- patch pooling */
+
+/* Gradient tolerance as in test_ops.c: central differences in float32 with
+ * h = 1e-2 on L = sum r*out in double; pass iff |ana - num| <= 1e-4 + 1e-3
+ * max(|ana|, |num|) (the ops are linear, so the only error is rounding). */
+static const gc_tol PATCH_TOL = {1e-2f, 1e-3, 1e-4};
+
+typedef struct patch_ctx {
+    int unpool, n, k, Din, Dout;
+    size_t no; /* outputs */
+    float *x, *w, *r, *out;
+} patch_ctx;
+
+static double patch_loss(void *p)
+{
+    patch_ctx *c = p;
+    if (c->unpool)
+        vq_patch_unpool_forward(c->out, c->x, c->w, c->n, c->k, c->Din, c->Dout);
+    else
+        vq_patch_pool_forward(c->out, c->x, c->w, c->n, c->k, c->Din, c->Dout);
+    return gc_dot(c->r, c->out, c->no);
+}
+
+/* Both directions: analytic gradients (accumulated onto 0.25) equal central
+ * differences for the input and the weights. */
+START_TEST(patch_pool_gradients)
+{
+    for (int unpool = 0; unpool < 2; unpool++) {
+        patch_ctx c = {unpool, 3, 4, 5, 6, 0, NULL, NULL, NULL, NULL};
+        size_t nx = (size_t)c.n * c.Din * (unpool ? 1 : c.k);
+        size_t no = c.no = (size_t)c.n * c.Dout * (unpool ? c.k : 1);
+        size_t nw = (size_t)c.k * c.Din * c.Dout;
+        c.x = gc_zeros(nx), c.w = gc_zeros(nw), c.r = gc_zeros(no), c.out = gc_zeros(no);
+        gc_fill(c.x, nx, 11, -1, 1);
+        gc_fill(c.w, nw, 12, -1, 1);
+        gc_fill(c.r, no, 13, -1, 1);
+        float *dx = gc_const(nx, 0.25f), *dw = gc_const(nw, 0.25f);
+        if (unpool)
+            vq_patch_unpool_backward(dx, dw, c.r, c.x, c.w, c.n, c.k, c.Din, c.Dout);
+        else
+            vq_patch_pool_backward(dx, dw, c.r, c.x, c.w, c.n, c.k, c.Din, c.Dout);
+        gc_sub(dx, nx, 0.25f);
+        gc_sub(dw, nw, 0.25f);
+        const char *what[2][2] = {{"pool dx", "pool dw"}, {"unpool dx", "unpool dw"}};
+        ck_assert_double_le(gc_check(patch_loss, &c, c.x, dx, nx, 400, PATCH_TOL, what[unpool][0]),
+                            1.0);
+        ck_assert_double_le(gc_check(patch_loss, &c, c.w, dw, nw, 400, PATCH_TOL, what[unpool][1]),
+                            1.0);
+        free(c.x), free(c.w), free(c.r), free(c.out), free(dx), free(dw);
+    }
+}
+END_TEST
+
+/* k = 2, Din = Dout = 1. Pool with w = (1, 10): rows (1, 2) -> 1 + 20 = 21,
+ * rows (2, 1) -> 12 (a mean would give 1.5 for both). Unpool with
+ * w = (1, -1): 3 -> rows (3, -3), two different positions. */
+START_TEST(patch_pool_hand_values)
+{
+    float x[4] = {1, 2, 2, 1}, wp[2] = {1, 10}, out[4];
+    vq_patch_pool_forward(out, x, wp, 2, 2, 1, 1);
+    ck_assert_float_eq(out[0], 21.0f);
+    ck_assert_float_eq(out[1], 12.0f);
+    float u[1] = {3}, wu[2] = {1, -1};
+    vq_patch_unpool_forward(out, u, wu, 1, 2, 1, 1);
+    ck_assert_float_eq(out[0], 3.0f);
+    ck_assert_float_eq(out[1], -3.0f);
+}
+END_TEST
+
 /* ---------------------------------------------------- end to end */
 
 static char *dir, *train_prefix;
@@ -199,10 +271,12 @@ static const float *top_codes(const unsigned char *state) { return (const float 
 /* 2 ranks x 4 == 1 rank x 8 (SPEC 7.9, 7.16), through steps 2, 4, 6 which
  * restart dead codes (vq_dead = 0.9 makes some codes dead every time).
  * The code assignments stay identical (same metrics every step); only float
- * summation order differs. Tolerance: params 1e-3 relative (floor 1e-3):
- * Adam turns the ~1e-7 summation noise of near-zero embedding gradients into
- * ~1e-6 absolute (observed worst 3.2e-4 relative, flat over the steps); the
- * codebooks 1e-4 relative (floor 1e-2). */
+ * summation order differs. Tolerance: params 1e-3 relative with a floor of
+ * 1e-2 (so 1e-5 absolute for small entries): Adam turns the ~1e-7 summation
+ * noise of near-zero gradients into a few 1e-6 absolute (observed worst
+ * 4.8e-6, an embedding entry of 1.8e-3, with patch pooling; a diverging
+ * assignment or restart moves entries by ~lr = 3e-3); the codebooks 1e-4
+ * relative (floor 1e-2). */
 START_TEST(two_ranks_equal_one_rank)
 {
     char keys[2048];
@@ -213,7 +287,7 @@ START_TEST(two_ranks_equal_one_rank)
     size_t na, nb;
     float *pa = section("eq1", 6, "params", &na), *pb = section("eq2", 6, "params", &nb);
     ck_assert_uint_eq(na, nb);
-    double dp = test_max_rel_err(pa, pb, na / sizeof(float), 1e-3);
+    double dp = test_max_rel_err(pa, pb, na / sizeof(float), 1e-2);
     ck_assert_msg(dp < 1e-3, "params differ by %g", dp);
     unsigned char *sa = section("eq1", 6, "objective", &na), *sb = section("eq2", 6, "objective", &nb);
     ck_assert_uint_eq(na, nb);
@@ -255,15 +329,19 @@ START_TEST(resume_is_bitwise)
 }
 END_TEST
 
-/* The whole pipeline from noise: vqlm trained briefly on a frozen vqae; S = 3 top steps + S_b = 2 bottom steps = 5 evaluations per
- * sample; same seed -> same text whatever the chunking; other seed differs. */
+/* The whole pipeline from noise: vqlm trained briefly on a frozen vqae; S = 3
+ * top steps + S_b = 2 bottom steps = 5 evaluations per sample; same seed ->
+ * same text whatever the chunking; other seed differs. The vqae trains only
+ * 3 steps: this tiny decoder soon predicts one frequent token whatever the
+ * codes (by step 6 a special token, empty text), and the seed check needs
+ * text that depends on the codes. */
 START_TEST(pipeline_generates_text)
 {
     char keys[2048];
-    snprintf(keys, sizeof keys, "%s steps=6 batch_size=8", VQ_KEYS);
+    snprintf(keys, sizeof keys, "%s steps=3 batch_size=8", VQ_KEYS);
     train_ok(1, "ae", keys);
     char *sub = test_strf("%s/ae", dir), vq[8192];
-    ck_assert_int_eq(duet_ckpt_path(sub, 6, vq, sizeof vq), 0);
+    ck_assert_int_eq(duet_ckpt_path(sub, 3, vq, sizeof vq), 0);
     free(sub);
     char *lm_keys = test_strf("objective=vqlm seq_len=32 dim=32 n_layer=1 n_head=2 steps=3 "
                               "batch_size=4 lr=3e-3 warmup=1 log_every_s=60 ckpt_every=0 seed=5 "
@@ -308,6 +386,8 @@ Suite *suite_vq(void)
     tcase_add_test(tc, ema_update_hand_computed);
     tcase_add_test(tc, dead_code_restart);
     tcase_add_test(tc, state_round_trip);
+    tcase_add_test(tc, patch_pool_gradients);
+    tcase_add_test(tc, patch_pool_hand_values);
     suite_add_tcase(s, tc);
     TCase *e2e = tcase_create("end_to_end");
     tcase_add_unchecked_fixture(e2e, make_data, remove_data);
