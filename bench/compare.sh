@@ -10,6 +10,8 @@
 #
 #   sh bench/compare.sh                 # all objectives
 #   OBJECTIVES="mdlm ar" sh bench/compare.sh
+#   (joint models are named by config: joint1-batch = configs/joint1-batch-tiny.conf;
+#   separate-* trains half the budget per stage)
 #   (vq = the two-stage pipeline of issue 7: vqae, then vqlm on its frozen codes;
 #   its row counts both stages' steps and the top + bottom denoiser evaluations)
 #   BUDGET_STEPS=300 N=200 sh bench/compare.sh
@@ -98,6 +100,11 @@ for obj in $OBJECTIVES; do
     vq)
         ae=$(train vqae configs/vqae-tiny.conf steps="$BUDGET_STEPS")
         ck=$(train "$obj" configs/vqlm-tiny.conf vq_ckpt="$ae" steps="$BUDGET_STEPS")
+        sample "$obj" "$ck"
+        ;;
+    separate-*) # half the budget per stage, as in its config
+        ck=$(train "$obj" "configs/$obj-tiny.conf" steps="$BUDGET_STEPS" \
+            switch_step=$((BUDGET_STEPS / 2)))
         sample "$obj" "$ck"
         ;;
     *)

@@ -31,12 +31,22 @@ typedef struct objective_case {
 /* Tolerances: float summation order differs between 1 and 2 ranks; after 6
  * AdamW steps that noise stays below 1e-4 relative for one network. lddm-seq
  * (two networks) measured 0.6e-4..1.6e-4 over seeds 5-7; its rows add up
- * exactly (test_lddm.c split_batches_add_up). */
+ * exactly (test_lddm.c split_batches_add_up). The joint rows (three
+ * networks) measured 0.3e-3..1.3e-3 over seeds 5-8 (joint1 with BatchNorm,
+ * joint2 with DataNorm: both sync statistics over ranks; separate crosses
+ * its stage switch at step 2). Not a differing draw: the step-0 losses agree
+ * to 1e-8 and Dif/Dec to 1e-4 after one step; the zero-initialized heads
+ * give gradients that are zero in exact arithmetic (e.g. joint2's pull
+ * through sphere/layer/batch norms projects out exactly), and AdamW turns
+ * the tiny, summation-order-dependent values into lr-sized steps. */
 static const objective_case OBJECTIVES[] = {
     {"ar", "objective=ar", 1e-4},
     {"mdlm", "objective=mdlm", 1e-4},
     {"lddm-fuji", "objective=lddm-fuji lddm_slots=4 lddm_slot_dim=8", 1e-4},
     {"lddm-seq", "objective=lddm-seq lddm_slots=4 lddm_slot_dim=8", 4e-4},
+    {"joint1", "objective=joint1 latent_dim=8 enc_layers=1 dec_layers=1 latent_norm=batch", 3e-3},
+    {"joint2", "objective=joint2 latent_dim=8 enc_layers=1 dec_layers=1 latent_norm=data", 3e-3},
+    {"separate", "objective=separate latent_dim=8 enc_layers=1 dec_layers=1 switch_step=2", 3e-3},
 };
 
 static char *dir;        /* shared data: tokenizer + shards, made once */
