@@ -29,8 +29,10 @@ train() { # run_name config [keys...]
     ls "$W/$name"/ckpt_*.duet | tail -n 1
 }
 
-# The judge: a deeper AR model, sequences of 128 tokens (configs/ar-judge.conf).
-bench_judge() { JUDGE=$(train judge configs/ar-judge.conf); }
+# The judge: a deeper AR model, sequences of 128 tokens (configs/ar-judge.conf);
+# JUDGE_KEYS overrides its keys (e.g. a smaller, shorter-trained judge on a
+# loaded machine).
+bench_judge() { JUDGE=$(train judge configs/ar-judge.conf ${JUDGE_KEYS:-}); }
 
 # tokens/s of a run: median over its log
 tokens_per_s() {

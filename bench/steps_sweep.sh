@@ -22,19 +22,20 @@
 #   WORDNET= sh bench/steps_sweep.sh          # skip the seq2seq part
 #
 # Writes the tables between the steps markers of bench/RESULTS.md. Finished
-# runs are kept in $W (delete it to retrain). About 30 minutes on 2 cores.
+# runs are kept in $W (delete it to retrain). About 20 minutes on 2 idle cores.
 set -eu
 BUILD=${DUET_BUILD:-build}
 BIN=$BUILD/bin
 W=${STEPS_DIR:-build/steps}
 OBJECTIVES=${OBJECTIVES:-"mdlm lddm-fuji lddm-seq ardiff"}
-BUDGET_STEPS=${BUDGET_STEPS:-600}   # x global batch 32 x 64 tokens = the token budget
+BUDGET_STEPS=${BUDGET_STEPS:-300}   # x global batch 32 x 64 tokens = the token budget
 N=${N:-100}                         # samples per objective and step count
 STEP_LIST=${STEP_LIST:-"4 8 16 32 64"}
 SEED=${SEED:-11}
+JUDGE_KEYS=${JUDGE_KEYS-"dim=128 n_layer=4 n_head=4 steps=400"} # configs/ar-judge.conf at 800 steps takes too long on a shared machine
 WORDNET=${WORDNET-/work/shared/data/wordnet} # train.tsv, valid.tsv; empty: skip
-WN_TRAIN_STEPS=${WN_TRAIN_STEPS:-1500}       # x global batch 64 pairs
-WN_N=${WN_N:-300}
+WN_TRAIN_STEPS=${WN_TRAIN_STEPS:-500}       # x global batch 64 pairs
+WN_N=${WN_N:-200}
 WN_STEP_LIST=${WN_STEP_LIST:-"4 16 64"}
 mkdir -p "$W"
 
@@ -140,9 +141,9 @@ fi
 
 # ---- write the tables into bench/RESULTS.md between the markers ----
 {
-    echo "Command: \`OBJECTIVES=\"$OBJECTIVES\" BUDGET_STEPS=$BUDGET_STEPS N=$N STEP_LIST=\"$STEP_LIST\" SEED=$SEED WN_TRAIN_STEPS=$WN_TRAIN_STEPS WN_N=$WN_N WN_STEP_LIST=\"$WN_STEP_LIST\" sh bench/steps_sweep.sh\`"
+    echo "Command: \`JUDGE_KEYS=\"$JUDGE_KEYS\" OBJECTIVES=\"$OBJECTIVES\" BUDGET_STEPS=$BUDGET_STEPS N=$N STEP_LIST=\"$STEP_LIST\" SEED=$SEED WN_TRAIN_STEPS=$WN_TRAIN_STEPS WN_N=$WN_N WN_STEP_LIST=\"$WN_STEP_LIST\" sh bench/steps_sweep.sh\`"
     echo "(2 ranks x 1 thread; unconditional: the tiny configs, global batch 32 x 64 tokens, judge"
-    echo "configs/ar-judge.conf as in bench/compare.sh, references the Brown validation split;"
+    echo "configs/ar-judge.conf with JUDGE_KEYS, references the Brown validation split;"
     echo "seq2seq: configs/ardiff-wordnet.conf, global batch 64 pairs, first $WN_N WordNet validation"
     echo "pairs; $(date -u +%F); timings from a shared, loaded machine)."
     echo
