@@ -31,10 +31,13 @@ typedef struct objective_case {
 /* Tolerances: float summation order differs between 1 and 2 ranks; after 6
  * AdamW steps that noise stays below 1e-4 relative for one network. lddm-seq
  * (two networks) measured 0.6e-4..1.6e-4 over seeds 5-7; its rows add up
- * exactly (test_lddm.c split_batches_add_up). */
+ * exactly (test_lddm.c split_batches_add_up). mdlm runs its head GEMMs on
+ * the masked rows only, so their sizes (and OpenBLAS's blocking) differ with
+ * the split too: measured 1.7e-4 (5e-5 with the full head); the rows path
+ * equals the full head to 1e-5 (test_stack.c head_on_selected_rows...). */
 static const objective_case OBJECTIVES[] = {
     {"ar", "objective=ar", 1e-4},
-    {"mdlm", "objective=mdlm", 1e-4},
+    {"mdlm", "objective=mdlm", 4e-4},
     {"lddm-fuji", "objective=lddm-fuji lddm_slots=4 lddm_slot_dim=8", 1e-4},
     {"lddm-seq", "objective=lddm-seq lddm_slots=4 lddm_slot_dim=8", 4e-4},
 };
@@ -152,7 +155,8 @@ START_TEST(two_ranks_equal_one_rank)
 }
 END_TEST
 
-/* 1 rank with batch 8 == 1 rank with batch 4 x 2 accumulation steps. */
+/* 1 rank with batch 8 == 1 rank with batch 4 x 2 accumulation steps
+ * (mdlm: tolerance as its 2-rank row, measured 1.4e-4). */
 START_TEST(accumulation_equals_large_batch)
 {
     char keys[1024];
@@ -162,7 +166,7 @@ START_TEST(accumulation_equals_large_batch)
     train_ok(1, "acc2", keys);
     char *a = ckpt_of("acc1", 4), *b = ckpt_of("acc2", 4);
     double d = section_diff(a, b, "params");
-    ck_assert_msg(d < 1e-4, "params differ by %g", d);
+    ck_assert_msg(d < OBJECTIVES[1].tol, "params differ by %g", d);
     free(a);
     free(b);
 }
