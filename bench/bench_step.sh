@@ -4,7 +4,9 @@
 # (bench/torch_ref.py, Debian's python3-torch), side by side in one run for
 # each model size and thread count, then their tokens/s ratio. JSON lines.
 #   DUET_BUILD    build directory (default build)
-#   STEP_THREADS  thread counts (default "1 2")
+#   STEP_THREADS  thread counts (default "1 2 2x1"; 2x1 = two single-thread
+#                 processes at once, tokens/s summed: the data-parallel use
+#                 of two cores without the allreduce)
 #   STEP_MODELS   "d:layers:heads" list (default "256:4:4 512:8:8"); seq 128,
 #                 batch 16, vocab 4096
 #   STEP_WARMUP, STEP_STEPS  untimed / timed steps (default 2 / 5)
@@ -25,22 +27,45 @@ else
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/duet-bench-step.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" "$2" | head -1; }
 
 for model in ${STEP_MODELS:-256:4:4 512:8:8}; do
   d=${model%%:*}; rest=${model#*:}; layers=${rest%%:*}; heads=${rest#*:}
-  for th in ${STEP_THREADS:-1 2}; do
+  for th in ${STEP_THREADS:-1 2 2x1}; do
+    n=1; t=$th
+    case "$th" in *x*) n=${th%%x*}; t=${th#*x} ;; esac
+    tag=""  # labels each line of an N x T run with "threads": "NxT"
+    [ "$n" = 1 ] || tag="s/\"threads\": $t,/\"threads\": \"$th\",/"
     # OMP_WAIT_POLICY=passive: idle OpenMP workers sleep instead of spinning
     # against the OpenBLAS threads between parallel regions.
-    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$BIN" dim="$d" n_layer="$layers" n_head="$heads" \
-      seq_len=128 batch_size=16 vocab=4096 threads="$th" warmup="$WARM" steps="$STEPS" \
-      | tee "$TMP/duet"
+    i=0
+    while [ "$i" -lt "$n" ]; do
+      OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$BIN" dim="$d" n_layer="$layers" \
+        n_head="$heads" seq_len=128 batch_size=16 vocab=4096 threads="$t" warmup="$WARM" \
+        steps="$STEPS" > "$TMP/duet$i" &
+      i=$((i + 1))
+    done
+    wait
+    i=0
+    while [ "$i" -lt "$n" ]; do
+      sed "$tag" "$TMP/duet$i"; i=$((i + 1))
+    done
     [ "$HAVE_TORCH" = 1 ] || continue
-    "$PY" "$here/torch_ref.py" --d "$d" --layers "$layers" --heads "$heads" --seq 128 \
-      --batch 16 --vocab 4096 --threads "$th" --warmup "$WARM" --steps "$STEPS" > "$TMP/torch"
-    sed 's/^{/{"bench": "step", "impl": "torch", /' "$TMP/torch"
-    awk -v d="$d" -v l="$layers" -v th="$th" -v a="$(field tokens_per_s "$TMP/duet")" \
-        -v b="$(field tokens_per_s "$TMP/torch")" \
-      'BEGIN {printf "{\"bench\": \"step_ratio\", \"d\": %s, \"layers\": %s, \"threads\": %s, \"duet_tokens_per_s\": %s, \"torch_tokens_per_s\": %s, \"duet_over_torch\": %.3f}\n", d, l, th, a, b, a / b}'
+    i=0
+    while [ "$i" -lt "$n" ]; do
+      "$PY" "$here/torch_ref.py" --d "$d" --layers "$layers" --heads "$heads" --seq 128 \
+        --batch 16 --vocab 4096 --threads "$t" --warmup "$WARM" --steps "$STEPS" > "$TMP/torch$i" &
+      i=$((i + 1))
+    done
+    wait
+    i=0
+    while [ "$i" -lt "$n" ]; do
+      sed "s/^{/{\"bench\": \"step\", \"impl\": \"torch\", /; $tag" "$TMP/torch$i"
+      i=$((i + 1))
+    done
+    a=$(cat "$TMP"/duet[0-9]* | sed -n 's/.*"tokens_per_s": \([0-9.]*\).*/\1/p' | awk '{s += $1} END {print s}')
+    b=$(cat "$TMP"/torch[0-9]* | sed -n 's/.*"tokens_per_s": \([0-9.]*\).*/\1/p' | awk '{s += $1} END {print s}')
+    awk -v d="$d" -v l="$layers" -v th="$th" -v a="$a" -v b="$b" \
+      'BEGIN {printf "{\"bench\": \"step_ratio\", \"d\": %s, \"layers\": %s, \"threads\": \"%s\", \"duet_tokens_per_s\": %s, \"torch_tokens_per_s\": %s, \"duet_over_torch\": %.3f}\n", d, l, th, a, b, a / b}'
+    rm -f "$TMP"/duet[0-9]* "$TMP"/torch[0-9]*
   done
 done
