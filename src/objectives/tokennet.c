@@ -72,6 +72,7 @@ int tokennet_create_io(tokennet *n, duet_params *p, const char *prefix, int V, i
         n->x = duet_falloc(rows * (size_t)din);
     else
         n->ids = duet_malloc(rows * sizeof(int32_t));
+    n->sel = duet_malloc(rows * sizeof(int32_t));
     return 0;
 }
 
@@ -94,6 +95,7 @@ void tokennet_free(tokennet *n)
     free(n->temb);
     free(n->dtemb);
     free(n->ids);
+    free(n->sel);
     free(n->x);
     memset(n, 0, sizeof *n);
 }
@@ -117,16 +119,44 @@ static void check_shape(const tokennet *n, int B, int L)
                    n->max_seq);
 }
 
-/* Stack and head over the input already in n->h. */
-static void forward_body(tokennet *n, const float *W, const float *time_scaled,
-                         const duet_attn_mask *mask, int B, int L)
+static void forward_stack(tokennet *n, const float *W, const float *time_scaled,
+                          const duet_attn_mask *mask, int B, int L)
 {
-    size_t rows = (size_t)B * (size_t)L;
     if (n->timed)
         duet_time_embed_forward(&n->te, W, n->temb, time_scaled, B);
     duet_stack_io io = make_io(n, mask);
     duet_stack_forward(n->stack, W, n->h, &io, B, L);
-    duet_linear_forward(n->logits, n->h, W + n->off_head, NULL, (int)rows, n->D, n->dout);
+}
+
+/* Stack and head over the input already in n->h. */
+static void forward_body(tokennet *n, const float *W, const float *time_scaled,
+                         const duet_attn_mask *mask, int B, int L)
+{
+    forward_stack(n, W, time_scaled, mask, B, L);
+    n->head_all = 1;
+    n->nsel = B * L;
+    duet_linear_forward(n->logits, n->h, W + n->off_head, NULL, n->nsel, n->D, n->dout);
+}
+
+void tokennet_forward_rows(tokennet *n, const float *W, const int32_t *ids,
+                           const float *time_scaled, const duet_attn_mask *mask, int B, int L,
+                           const int32_t *sel, int nsel)
+{
+    check_shape(n, B, L);
+    size_t rows = (size_t)B * (size_t)L, D = (size_t)n->D;
+    memcpy(n->ids, ids, rows * sizeof(int32_t));
+    duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
+    forward_stack(n, W, time_scaled, mask, B, L);
+    /* Gather in place: sel is increasing, so sel[i] >= i and no row is
+     * overwritten before it is read. */
+    for (int i = 0; i < nsel; i++) {
+        n->sel[i] = sel[i];
+        if ((size_t)sel[i] != (size_t)i)
+            memcpy(n->h + (size_t)i * D, n->h + (size_t)sel[i] * D, D * sizeof(float));
+    }
+    n->head_all = 0;
+    n->nsel = nsel;
+    duet_linear_forward(n->logits, n->h, W + n->off_head, NULL, nsel, n->D, n->dout);
 }
 
 void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
@@ -167,10 +197,18 @@ void tokennet_backward(tokennet *n, const float *W, float *dW, const duet_attn_m
 void tokennet_backward_ex(tokennet *n, const float *W, float *dW, float *dx,
                           const duet_attn_mask *mask, int B, int L, const duet_grad_hook *hook)
 {
-    size_t rows = (size_t)B * (size_t)L;
-    memset(n->dh, 0, rows * (size_t)n->D * sizeof(float));
+    size_t rows = (size_t)B * (size_t)L, D = (size_t)n->D;
+    memset(n->dh, 0, rows * D * sizeof(float));
     duet_linear_backward(n->dh, dW ? dW + n->off_head : NULL, NULL, n->logits, n->h,
-                         W + n->off_head, (int)rows, n->D, n->dout);
+                         W + n->off_head, n->nsel, n->D, n->dout);
+    /* Scatter the gathered rows' gradients back to their rows (decreasing
+     * order: sel[i] >= i, so no gradient is overwritten before it moves). */
+    if (!n->head_all)
+        for (int i = n->nsel - 1; i >= 0; i--)
+            if ((size_t)n->sel[i] != (size_t)i) {
+                memcpy(n->dh + (size_t)n->sel[i] * D, n->dh + (size_t)i * D, D * sizeof(float));
+                memset(n->dh + (size_t)i * D, 0, D * sizeof(float));
+            }
     if (hook)
         hook->ready(hook->user, n->off_head);
     /* The stack overwrote n->h with its output; its input is in its caches. */

@@ -25,6 +25,9 @@ typedef struct tokennet {
     float *x;           /* [B*L, din] vector input of the last forward (din > 0) */
     float *temb, *dtemb; /* [B, D] */
     int32_t *ids;       /* [B*L] input ids of the last forward */
+    int32_t *sel;       /* [B*L] rows the head ran on (tokennet_forward_rows) */
+    int nsel;           /* head rows of the last forward: all B*L, or the count in sel */
+    int head_all;       /* the last forward ran the head on every row */
 } tokennet;
 
 /* Stack settings from the backbone keys of cfg (dim, n_layer, n_head, mlp,
@@ -48,6 +51,15 @@ void tokennet_free(tokennet *n);
  * Leaves logits in n->logits. */
 void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const float *time_scaled,
                       const duet_attn_mask *mask, int B, int L);
+/* Same, but the head runs only on the nsel rows sel[] (increasing row
+ * indices of [B*L], e.g. the positions that carry a loss): n->logits holds
+ * [nsel, dout] and n->h the gathered [nsel, D] stack outputs. The backward
+ * reads [nsel, dout] output gradients and gives the other rows a zero
+ * gradient, so losses over those rows get the same gradients as with the
+ * full head for nsel/(B*L) of its cost. */
+void tokennet_forward_rows(tokennet *n, const float *W, const int32_t *ids,
+                           const float *time_scaled, const duet_attn_mask *mask, int B, int L,
+                           const int32_t *sel, int nsel);
 /* Same with extra [B*L, D] added to the token embeddings (conditioning by
  * input addition); its gradient is left in n->logits by the backward. */
 void tokennet_forward_add(tokennet *n, const float *W, const int32_t *ids, const float *extra,

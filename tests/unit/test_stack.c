@@ -2,7 +2,8 @@
  * full 2-block stack in every mask mode / conditioning / norm / MLP /
  * position / cross-attention variant, the SPEC 7 backbone oracles, the
  * backward-twice property, the grad hook, determinism and thread-count
- * independence.
+ * independence, and the token network's head on selected rows against the
+ * head on every row.
  *
  * Gradient tolerance: as in test_ops (float32 central differences, h = 1e-2,
  * double loss), pass iff |ana - num| <= 2e-4 + 2e-3 * max(|ana|, |num|):
@@ -15,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/objectives/tokennet.h"
 #include "duet/model.h"
 #include "gradcheck.h"
+#include "testutil.h"
 
 static const gc_tol TOL = {1e-2f, 2e-3, 2e-4};
 
@@ -558,6 +561,74 @@ START_TEST(default_ffn_and_init)
 }
 END_TEST
 
+/* max |a - b| / max |b|: float32 summation-order noise is ~1e-6 of a
+ * tensor's largest entry (entries much smaller than it see larger relative
+ * noise), a missing or misplaced row is O(1). */
+static double scaled_err(const float *a, const float *b, size_t n)
+{
+    double d = 0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+/* tokennet_forward_rows: a loss over the selected rows gives the same loss,
+ * parameter and input gradients as the same loss through the full head (the
+ * other rows' targets ignored); only GEMM summation order differs. */
+START_TEST(head_on_selected_rows_equals_full_head)
+{
+    enum { V = 40, B = 2, L = 8 };
+    duet_stack_config c = base_cfg();
+    c.mask = DUET_MASK_BIDIR;
+    c.cond = DUET_COND_ADD;
+    duet_params p;
+    duet_params_init(&p);
+    tokennet n;
+    duet_err err;
+    ck_assert_int_eq(tokennet_create(&n, &p, "t", V, &c, 0, &err), 0);
+    duet_params_alloc(&p);
+    randomize(&p, 5);
+    int32_t ids[B * L], tgt[B * L], sel[B * L];
+    float w[B * L], ts[B] = {100.0f, 700.0f};
+    int nsel = 0;
+    for (int i = 0; i < B * L; i++) {
+        ids[i] = (7 * i + 3) % V;
+        tgt[i] = i % 3 == 1 || i == B * L - 1 ? (5 * i + 1) % V : -1;
+        w[i] = 0.5f + 0.1f * (float)(i % 4);
+    }
+    tokennet_forward(&n, p.w, ids, ts, NULL, B, L);
+    double l_full = duet_xent_forward_backward(n.logits, NULL, n.logits, tgt, w, 0.25f, B * L, V,
+                                               -1, -1);
+    tokennet_backward(&n, p.w, p.g, NULL, B, L, NULL);
+    float *g_full = gc_dup(p.g, p.total), *din_full = gc_dup(n.logits, (size_t)B * L * c.dim);
+    for (int i = 0; i < B * L; i++)
+        if (tgt[i] >= 0) {
+            sel[nsel] = i;
+            tgt[nsel] = tgt[i];
+            w[nsel++] = w[i];
+        }
+    ck_assert_int_lt(nsel, B * L / 2); /* the test skips rows, first and middle ones */
+    duet_params_zero_grad(&p);
+    tokennet_forward_rows(&n, p.w, ids, ts, NULL, B, L, sel, nsel);
+    double l_rows = duet_xent_forward_backward(n.logits, NULL, n.logits, tgt, w, 0.25f, nsel, V,
+                                               -1, -1);
+    tokennet_backward(&n, p.w, p.g, NULL, B, L, NULL);
+    ck_assert_double_eq_tol(l_rows, l_full, 1e-6 * fabs(l_full));
+    for (int t = 0; t < p.n; t++) {
+        const duet_tensor *pt = &p.t[t];
+        ck_assert_msg(scaled_err(p.g + pt->offset, g_full + pt->offset, pt->count) < 1e-5,
+                      "%s: gradients differ", pt->name);
+    }
+    ck_assert_double_lt(scaled_err(n.logits, din_full, (size_t)B * L * c.dim), 1e-5);
+    free(g_full);
+    free(din_full);
+    tokennet_free(&n);
+    duet_params_free(&p);
+}
+END_TEST
+
 Suite *suite_stack(void)
 {
     Suite *s = suite_create("stack");
@@ -577,6 +648,7 @@ Suite *suite_stack(void)
     tcase_add_test(tc, threads_agree_and_runs_bitwise_equal);
     tcase_add_test(tc, invalid_configs_rejected);
     tcase_add_test(tc, default_ffn_and_init);
+    tcase_add_test(tc, head_on_selected_rows_equals_full_head);
     suite_add_tcase(s, tc);
     return s;
 }

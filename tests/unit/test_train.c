@@ -41,10 +41,14 @@ typedef struct objective_case {
  * the tiny, summation-order-dependent values into lr-sized steps. ardiff
  * measured 0.06e-4..2.7e-4 over seeds 5-12, probably because its embeddings
  * enter both the noisy input and the target, so more small gradients (which
- * Adam scales up to lr-sized steps) carry the summation noise. */
+ * Adam scales up to lr-sized steps) carry the summation noise. mdlm runs
+ * its head GEMMs on the masked rows only, so their sizes (and OpenBLAS's
+ * blocking) differ with the split too: measured 1.7e-4 (5e-5 with the full
+ * head); the rows path equals the full head to 1e-5 (test_stack.c
+ * head_on_selected_rows...). */
 static const objective_case OBJECTIVES[] = {
     {"ar", "objective=ar", 1e-4},
-    {"mdlm", "objective=mdlm", 1e-4},
+    {"mdlm", "objective=mdlm", 4e-4},
     {"lddm-fuji", "objective=lddm-fuji lddm_slots=4 lddm_slot_dim=8", 1e-4},
     {"lddm-seq", "objective=lddm-seq lddm_slots=4 lddm_slot_dim=8", 4e-4},
     {"joint1", "objective=joint1 latent_dim=8 enc_layers=1 dec_layers=1 latent_norm=batch", 3e-3},
@@ -166,7 +170,8 @@ START_TEST(two_ranks_equal_one_rank)
 }
 END_TEST
 
-/* 1 rank with batch 8 == 1 rank with batch 4 x 2 accumulation steps. */
+/* 1 rank with batch 8 == 1 rank with batch 4 x 2 accumulation steps
+ * (mdlm: tolerance as its 2-rank row, measured 1.4e-4). */
 START_TEST(accumulation_equals_large_batch)
 {
     char keys[1024];
@@ -176,7 +181,7 @@ START_TEST(accumulation_equals_large_batch)
     train_ok(1, "acc2", keys);
     char *a = ckpt_of("acc1", 4), *b = ckpt_of("acc2", 4);
     double d = section_diff(a, b, "params");
-    ck_assert_msg(d < 1e-4, "params differ by %g", d);
+    ck_assert_msg(d < OBJECTIVES[1].tol, "params differ by %g", d);
     free(a);
     free(b);
 }
