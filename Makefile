@@ -67,6 +67,8 @@ MPI_TEST_SRC := $(sort $(wildcard tests/mpi/test_*.c))
 MPI_TEST_OBJ := $(MPI_TEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/mpi/main.o $(TEST_COMMON_OBJ)
 # Small programs the integration tests call (tests/tools/NAME.c -> $(BUILD)/tests/NAME).
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+# The common helpers the tools link (the others need Check).
+TOOL_COMMON_OBJ := $(addprefix $(BUILD)/obj/tests/common/,testutil.o hostile.o)
 TEST_BINS := $(BUILD)/tests/unit_tests $(if $(MPI_TEST_SRC),$(BUILD)/tests/mpi_tests) $(TEST_TOOLS)
 
 .PHONY: all deps demo test check-unit check-mpi check-integration bench clean help
@@ -140,10 +142,10 @@ $(BUILD)/tests/mpi_tests: $(MPI_TEST_OBJ) $(LIB) $(DIST_MPI)
 	@echo "  LD   $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(MPI_TEST_OBJ) $(DIST_MPI) $(LIB) $(MPI_LIBS) $(LIBS_CHECK) $(LDLIBS_ALL)
 
-$(TEST_TOOLS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(DIST_SERIAL)
+$(TEST_TOOLS): $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(TOOL_COMMON_OBJ) $(LIB) $(DIST_SERIAL)
 	@mkdir -p $(dir $@)
 	@echo "  LD   $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(DIST_SERIAL) $(LIB) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TOOL_COMMON_OBJ) $(DIST_SERIAL) $(LIB) $(LDLIBS_ALL)
 
 # mpirun settings for local runs on this machine (root, few cores); never
 # forced on cluster users, who use launch/ directly.
