@@ -229,7 +229,10 @@ int main(int argc, char **argv)
         size_t len = mutate((hostile_kind)kind, fl, nf, c, seed, atoi(argv[3]), orig, n, m, &fixed,
                             desc, sizeof desc);
         printf("%s\n", desc);
-        return write_file(out, m, len) == 0 ? 0 : 2;
+        int rc = write_file(out, m, len) == 0 ? 0 : 2;
+        free(m);
+        free(orig);
+        return rc;
     }
     int count = atoi(argv[3]), failures = 0;
     duet_err err;
