@@ -128,11 +128,13 @@ int hostile_tok_check(const duet_tokenizer *t, uint64_t *digest, duet_err *err)
 
 static int consume_ckpt(const char *path, uint64_t *digest, duet_err *err)
 {
-    if (duet_ckpt_verify(path, err) != 0)
-        return -1;
     duet_ckpt *h = duet_ckpt_open(path, err);
     if (!h)
         return -1;
+    if (duet_ckpt_check(h, err) != 0) {
+        duet_ckpt_close(h);
+        return -1;
+    }
     /* Verified: each section's CRC matches its raw bytes, so (name, size,
      * CRC) identify the content whatever the compressed bytes are. */
     int64_t step = duet_ckpt_step(h);

@@ -24,9 +24,10 @@ const char *hostile_kind_name(hostile_kind k);
  * outside b are left alone. */
 void hostile_fix_crc(hostile_kind k, uint8_t *b, size_t n);
 
-/* Reads `path` as its consumer does: checkpoint: duet_ckpt_verify, then
- * duet_model_load (what duet-sample does); shard: duet_shards_open and every
- * document read; tokenizer: duet_tokenizer_load and hostile_tok_check.
+/* Reads `path` as its consumer does: checkpoint: open and check every
+ * section (duet_ckpt_check), then duet_model_load (what duet-sample does);
+ * shard: duet_shards_open and every document read; tokenizer:
+ * duet_tokenizer_load and hostile_tok_check.
  * Returns 0 with *digest of the accepted content, -1 when the reader rejected
  * the file (message in err), -2 when the reader accepted a file that then
  * misbehaved (message in err: a reader bug). */
