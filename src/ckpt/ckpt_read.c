@@ -314,8 +314,8 @@ static int read_zlib(const duet_ckpt *h, const duet_ckpt_entry *e, sink *s, duet
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK)
         duet_fatal("inflateInit failed: out of memory");
-    uint8_t *in = duet_malloc(DUET_CKPT_BLOCK);
     size_t consumed = 0, comp = (size_t)e->comp_size;
+    uint8_t *in = duet_malloc(DUET_MIN(comp, DUET_CKPT_BLOCK));
     int zrc = Z_OK, rc = 0;
     while (rc == 0 && zrc != Z_STREAM_END) {
         if (zs.avail_in == 0) {
@@ -371,10 +371,13 @@ static int decode(const duet_ckpt *h, const duet_ckpt_entry *e, uint8_t *dst, du
 {
     sink s = {.dst = dst, .elem = e->method == DUET_CKPT_SHUFFLED ? e->elem_size : 1,
               .raw_size = e->raw_size, .crc = crc32(0L, Z_NULL, 0)};
+    /* Buffers of one block, or of the section when it is smaller (most
+     * sections are: config, tokenizer, state). */
+    size_t block = DUET_MIN(e->raw_size, DUET_CKPT_BLOCK);
     if (s.elem > 1 || !dst)
-        s.stage = duet_malloc(DUET_CKPT_BLOCK);
+        s.stage = duet_malloc(block);
     if (s.elem > 1 && !dst)
-        s.plain = duet_malloc(DUET_CKPT_BLOCK);
+        s.plain = duet_malloc(block);
     int rc = e->method == DUET_CKPT_STORED ? read_stored(h, e, &s, err) : read_zlib(h, e, &s, err);
     free(s.stage);
     free(s.plain);

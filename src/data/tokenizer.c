@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -263,8 +264,13 @@ duet_tokenizer *duet_tokenizer_load(const char *path, duet_err *err)
         return NULL;
     }
     /* A valid file is at most TOK_HEADER + 8 * TOK_MAX_MERGES + 4 bytes;
-     * read one byte more to detect a longer one. */
+     * read one byte more to detect a longer one. The buffer follows the size
+     * of a regular file (one byte more to notice growth), so a small file
+     * does not cost the 8 MB of the largest. */
     size_t cap = TOK_HEADER + (size_t)TOK_MAX_MERGES * 8 + 5, n = 0, got;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < cap)
+        cap = (size_t)st.st_size + 1;
     uint8_t *buf = duet_malloc(cap);
     while (n < cap && (got = fread(buf + n, 1, cap - n, f)) > 0)
         n += got;

@@ -187,11 +187,12 @@ static int run(const duet_config *c, duet_err *err)
         duet_diversity d;
         duet_diversity_compute(&samples, &d);
         duet_report_num(&rep, "div", d.div);
-        for (int n = 0; n < 4; n++) {
-            char name[16];
-            snprintf(name, sizeof name, "distinct%d", n + 1);
-            duet_report_num(&rep, name, d.distinct[n]);
-        }
+        /* Fixed names, not snprintf: under UBSan gcc cannot bound n and
+         * flags the formatted name as possibly truncated. */
+        static const char *const distinct[4] = {"distinct1", "distinct2", "distinct3",
+                                                "distinct4"};
+        for (int n = 0; n < 4; n++)
+            duet_report_num(&rep, distinct[n], d.distinct[n]);
         duet_report_num(&rep, "self_bleu", duet_self_bleu(&samples));
     }
     if (rc == 0 && *c->mem_corpus)
