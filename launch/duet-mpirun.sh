@@ -8,6 +8,9 @@
 #   - more ranks than cores: --oversubscribe (expect ~10x slower steps)
 #   - no --bind-to given: --bind-to none, so a rank's threads (threads=N) are
 #     not all pinned to one core
+#   - OMP_WAIT_POLICY=passive unless set: with threads=N > 1, idle OpenMP
+#     workers sleep instead of spinning on the cores that the rank's OpenBLAS
+#     threads and the other ranks need (bench/RESULTS.md, issue 4)
 # On a cluster use launch/duet.sbatch (srun --mpi=pmix) instead.
 set -eu
 
@@ -24,6 +27,7 @@ extra=""
 if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 cores=$(nproc 2>/dev/null || echo 1)
 if [ "$np" -gt "$cores" ] 2>/dev/null; then
     extra="$extra --oversubscribe"

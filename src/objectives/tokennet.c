@@ -119,6 +119,15 @@ static void check_shape(const tokennet *n, int B, int L)
                    n->max_seq);
 }
 
+/* Token embeddings of ids [B,L] into n->h (ids kept for the backward). */
+static void embed(tokennet *n, const float *W, const int32_t *ids, int B, int L)
+{
+    check_shape(n, B, L);
+    size_t rows = (size_t)B * (size_t)L;
+    memcpy(n->ids, ids, rows * sizeof(int32_t));
+    duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
+}
+
 static void forward_stack(tokennet *n, const float *W, const float *time_scaled,
                           const duet_attn_mask *mask, int B, int L)
 {
@@ -142,16 +151,14 @@ void tokennet_forward_rows(tokennet *n, const float *W, const int32_t *ids,
                            const float *time_scaled, const duet_attn_mask *mask, int B, int L,
                            const int32_t *sel, int nsel)
 {
-    check_shape(n, B, L);
-    size_t rows = (size_t)B * (size_t)L, D = (size_t)n->D;
-    memcpy(n->ids, ids, rows * sizeof(int32_t));
-    duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
+    size_t D = (size_t)n->D;
+    embed(n, W, ids, B, L);
     forward_stack(n, W, time_scaled, mask, B, L);
     /* Gather in place: sel is increasing, so sel[i] >= i and no row is
      * overwritten before it is read. */
     for (int i = 0; i < nsel; i++) {
         n->sel[i] = sel[i];
-        if ((size_t)sel[i] != (size_t)i)
+        if (sel[i] != i)
             memcpy(n->h + (size_t)i * D, n->h + (size_t)sel[i] * D, D * sizeof(float));
     }
     n->head_all = 0;
@@ -168,10 +175,8 @@ void tokennet_forward(tokennet *n, const float *W, const int32_t *ids, const flo
 void tokennet_forward_add(tokennet *n, const float *W, const int32_t *ids, const float *extra,
                           const float *time_scaled, const duet_attn_mask *mask, int B, int L)
 {
-    check_shape(n, B, L);
+    embed(n, W, ids, B, L);
     size_t rows = (size_t)B * (size_t)L;
-    memcpy(n->ids, ids, rows * sizeof(int32_t));
-    duet_embedding_forward(n->h, ids, W + n->off_emb, (int)rows, n->D);
     if (extra)
         for (size_t i = 0; i < rows * (size_t)n->D; i++)
             n->h[i] += extra[i];
@@ -205,7 +210,7 @@ void tokennet_backward_ex(tokennet *n, const float *W, float *dW, float *dx,
      * order: sel[i] >= i, so no gradient is overwritten before it moves). */
     if (!n->head_all)
         for (int i = n->nsel - 1; i >= 0; i--)
-            if ((size_t)n->sel[i] != (size_t)i) {
+            if (n->sel[i] != i) {
                 memcpy(n->dh + (size_t)n->sel[i] * D, n->dh + (size_t)i * D, D * sizeof(float));
                 memset(n->dh + (size_t)i * D, 0, D * sizeof(float));
             }
