@@ -275,8 +275,10 @@ static const float *top_codes(const unsigned char *state) { return (const float 
  * 1e-2 (so 1e-5 absolute for small entries): Adam turns the ~1e-7 summation
  * noise of near-zero gradients into a few 1e-6 absolute (observed worst
  * 4.8e-6, an embedding entry of 1.8e-3, with patch pooling; a diverging
- * assignment or restart moves entries by ~lr = 3e-3); the codebooks 1e-4
- * relative (floor 1e-2). */
+ * assignment or restart moves entries by ~lr = 3e-3); the codebooks 1e-3
+ * relative (floor 1e-2): they average encoder outputs of those parameters
+ * (2.1e-4 seen in the ASan/UBSan build; a differing assignment or restart
+ * moves a code by the distance between data vectors, ~1). */
 START_TEST(two_ranks_equal_one_rank)
 {
     char keys[2048];
@@ -298,7 +300,7 @@ START_TEST(two_ranks_equal_one_rank)
     ck_assert_int_eq(ha[4], hb[4]);
     ck_assert_int_eq(ha[5], hb[5]);
     double dc = test_max_rel_err(top_codes(sa), top_codes(sb), (size_t)ha[1] * ha[3], 1e-2);
-    ck_assert_msg(dc < 1e-4, "top codebooks differ by %g", dc);
+    ck_assert_msg(dc < 1e-3, "top codebooks differ by %g", dc);
     free(pa);
     free(pb);
     free(sa);
