@@ -100,7 +100,7 @@ case " $OBJECTIVES " in
         echo "| objective | val loss, latent kept | val loss, latent zeroed | difference |"
         echo "|---|---|---|---|"
         awk -v a="$kept" -v b="$zeroed" \
-            'BEGIN {printf "| lddm-seq | %.4f | %.4f | %+.4f |\n", a, b, b - a}'
+            'BEGIN {printf "| lddm-seq | %.7f | %.7f | %+.1e |\n", a, b, b - a}'
     } > "$ABL"
     say "$(tail -n 1 "$ABL")"
     ;;
@@ -143,6 +143,12 @@ if [ -n "$WORDNET" ]; then
             say "$(tail -n 1 "$S2S")"
         done
     done
+    # reference point: one constant definition, built from WordNet's most frequent gloss words
+    yes "of or relating to a person" | head -n "$WN_N" > "$W/wn-const.txt"
+    "$BIN/duet-eval" samples="$W/wn-const.txt" references="$WN/ref.txt" eval_mode=seq2seq \
+        seed="$SEED" output="$W/wn-const.json" 2>/dev/null
+    printf '| constant "of or relating to a person" | - | 0 | %.3f | %.3f | - |\n' \
+        "$(json_get "$W/wn-const.json" rougeL)" "$(json_get "$W/wn-const.json" bleu)" >> "$S2S"
     DATA=$DATA_BROWN
 fi
 
