@@ -15,6 +15,7 @@
 #   (vq = the two-stage pipeline of issue 7: vqae, then vqlm on its frozen codes;
 #   its row counts both stages' steps and the top + bottom denoiser evaluations)
 #   BUDGET_STEPS=300 N=200 sh bench/compare.sh
+#   JUDGE_KEYS="steps=400" sh bench/compare.sh   # override the judge's keys
 #
 # Takes tens of minutes on 2 cores (each model trains for about two minutes).
 set -eu
@@ -88,7 +89,7 @@ done
 
 # ---- write the table into bench/RESULTS.md between the markers ----
 {
-    echo "Command: \`OBJECTIVES=\"$OBJECTIVES\" BUDGET_STEPS=$BUDGET_STEPS N=$N SAMPLE_STEPS=$SAMPLE_STEPS SEED=$SEED sh bench/compare.sh\`"
+    echo "Command: \`${JUDGE_KEYS:+JUDGE_KEYS=\"$JUDGE_KEYS\" }OBJECTIVES=\"$OBJECTIVES\" BUDGET_STEPS=$BUDGET_STEPS N=$N SAMPLE_STEPS=$SAMPLE_STEPS SEED=$SEED sh bench/compare.sh\`"
     echo "(2 ranks x 1 thread, global batch 32 x 64 tokens; judge: configs/ar-judge.conf trained on"
     echo "the same Brown training split; references: the Brown validation split; Mem against the"
     echo "training split; $(date -u +%F))."

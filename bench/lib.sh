@@ -11,8 +11,10 @@ bench_brown_data() {
             tokenizer="$W/tok.bin" out_dir="$W/data" num_shards=2
     fi
     DATA="tokenizer=$W/tok.bin train_data=$W/data/train val_data=$W/data/val"
-    zcat shards/brown-valid.txt.gz > "$W/heldout.txt"
-    zcat shards/brown-train.txt.gz > "$W/train.txt"
+    for f in heldout:valid train:train; do # kept: concurrent runs may be reading them
+        [ -f "$W/${f%%:*}.txt" ] ||
+            { zcat "shards/brown-${f#*:}.txt.gz" > "$W/$f.tmp" && mv "$W/$f.tmp" "$W/${f%%:*}.txt"; }
+    done
 }
 
 # Trains on 2 ranks once (a done marker skips finished runs); prints the

@@ -6,8 +6,9 @@
 # 1. Unconditional, embedded Brown corpus: each objective's tiny config
 #    (same backbone and batch) trained for the same token budget on 2 ranks;
 #    N samples with a fixed seed at each step count of STEP_LIST, scored by
-#    duet-eval against the held-out split (gen-PPL under the AR judge of
-#    bench/compare.sh, MAUVE, Div), timed per sample.
+#    duet-eval against the held-out split (gen-PPL under an AR judge trained
+#    as in bench/compare.sh, smaller by default: JUDGE_KEYS; MAUVE, Div),
+#    timed per sample.
 #    (lddm-seq runs its latent chain with the same number of steps.)
 # 2. LDDM latent use: validation loss of the trained lddm-seq with the clean
 #    latent kept (lddm_p_cfg=0) and zeroed (lddm_p_cfg=1); a small gap means
@@ -22,7 +23,7 @@
 #   WORDNET= sh bench/steps_sweep.sh          # skip the seq2seq part
 #
 # Writes the tables between the steps markers of bench/RESULTS.md. Finished
-# runs are kept in $W (delete it to retrain). About 20 minutes on 2 idle cores.
+# runs and evaluations are kept in $W and reused (delete it to start over). About 20 minutes on 2 idle cores.
 set -eu
 BUILD=${DUET_BUILD:-build}
 BIN=$BUILD/bin
@@ -34,7 +35,7 @@ STEP_LIST=${STEP_LIST:-"4 8 16 32 64"}
 SEED=${SEED:-11}
 JUDGE_KEYS=${JUDGE_KEYS-"dim=128 n_layer=4 n_head=4 steps=400"} # configs/ar-judge.conf at 800 steps takes too long on a shared machine
 WORDNET=${WORDNET-/work/shared/data/wordnet} # train.tsv, valid.tsv; empty: skip
-WN_TRAIN_STEPS=${WN_TRAIN_STEPS:-500}       # x global batch 64 pairs
+WN_TRAIN_STEPS=${WN_TRAIN_STEPS:-250}       # x global batch 64 pairs
 WN_N=${WN_N:-200}
 WN_STEP_LIST=${WN_STEP_LIST:-"4 16 64"}
 mkdir -p "$W"
@@ -61,9 +62,11 @@ for obj in $OBJECTIVES; do
     ck=$(train "$obj" "$conf" steps="$BUDGET_STEPS")
     for k in $STEP_LIST; do
         out=$W/$obj.k$k
-        "$BIN/duet-sample" ckpt="$ck" n_samples="$N" sample_steps="$k" seed="$SEED" \
-            lddm_lat_steps="$k" output="$out.txt" 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
-        eval_uncond "$out.txt" "$N" "$out.json"
+        if [ ! -s "$out.json" ]; then
+            "$BIN/duet-sample" ckpt="$ck" n_samples="$N" sample_steps="$k" seed="$SEED" \
+                lddm_lat_steps="$k" output="$out.txt" 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
+            eval_uncond "$out.txt" "$N" "$out.json"
+        fi
         printf '| %s | %s | %s | %.1f | %.3f | %.3f | %s |\n' "$obj" "$k" "$(sample_nfe "$out.log")" \
             "$(json_get "$out.json" ppl_trim)" "$(json_get "$out.json" mauve)" \
             "$(json_get "$out.json" div)" "$(per_sample "$(sample_secs "$out.log")" "$N")" >> "$UNCOND"
@@ -80,10 +83,12 @@ ABL=$W/latent.md
 : > "$ABL"
 val_loss() { # objective ckpt p_cfg
     run=$W/abl-$1-$3
-    rm -rf "$run"
-    launch/duet-mpirun.sh -np 2 "$BIN/duet-train" "configs/$1-tiny.conf" $DATA run_dir="$run" \
-        resume="$2" steps=$((BUDGET_STEPS + 1)) lr=0 val_every=1 val_batches=16 \
-        lddm_p_cfg="$3" log_every_s=0 >"$run.log" 2>&1 || { tail -n 20 "$run.log" >&2; exit 1; }
+    if ! grep -q '"val_loss"' "$run/train.jsonl" 2>/dev/null; then
+        rm -rf "$run"
+        launch/duet-mpirun.sh -np 2 "$BIN/duet-train" "configs/$1-tiny.conf" $DATA run_dir="$run" \
+            resume="$2" steps=$((BUDGET_STEPS + 1)) lr=0 val_every=1 val_batches=16 \
+            lddm_p_cfg="$3" log_every_s=0 >"$run.log" 2>&1 || { tail -n 20 "$run.log" >&2; exit 1; }
+    fi
     grep '"val_loss"' "$run/train.jsonl" | tail -n 1 | sed 's/.*"val_loss":\([0-9.e+-]*\).*/\1/'
 }
 case " $OBJECTIVES " in
@@ -95,7 +100,7 @@ case " $OBJECTIVES " in
         echo "| objective | val loss, latent kept | val loss, latent zeroed | difference |"
         echo "|---|---|---|---|"
         awk -v a="$kept" -v b="$zeroed" \
-            'BEGIN {printf "| lddm-seq | %.4f | %.4f | %+.4f |\n", a, b, b - a}'
+            'BEGIN {printf "| lddm-seq | %.7f | %.7f | %+.1e |\n", a, b, b - a}'
     } > "$ABL"
     say "$(tail -n 1 "$ABL")"
     ;;
@@ -126,16 +131,24 @@ if [ -n "$WORDNET" ]; then
         ck=$(train "wn-$model" configs/ardiff-wordnet.conf $keys)
         for k in $WN_STEP_LIST; do
             out=$W/wn-$model.k$k
-            "$BIN/duet-sample" ckpt="$ck" source_file="$WN/src.txt" sample_steps="$k" seed="$SEED" \
-                output="$out.txt" 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
-            "$BIN/duet-eval" samples="$out.txt" references="$WN/ref.txt" eval_mode=seq2seq \
-                seed="$SEED" output="$out.json" 2>/dev/null
+            if [ ! -s "$out.json" ]; then
+                "$BIN/duet-sample" ckpt="$ck" source_file="$WN/src.txt" sample_steps="$k" seed="$SEED" \
+                    output="$out.txt" 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
+                "$BIN/duet-eval" samples="$out.txt" references="$WN/ref.txt" eval_mode=seq2seq \
+                    seed="$SEED" output="$out.json" 2>/dev/null
+            fi
             printf '| %s | %s | %s | %.3f | %.3f | %s |\n' "$model" "$k" "$(sample_nfe "$out.log")" \
                 "$(json_get "$out.json" rougeL)" "$(json_get "$out.json" bleu)" \
                 "$(per_sample "$(sample_secs "$out.log")" "$WN_N")" >> "$S2S"
             say "$(tail -n 1 "$S2S")"
         done
     done
+    # reference point: one constant definition, built from WordNet's most frequent gloss words
+    yes "of or relating to a person" | head -n "$WN_N" > "$W/wn-const.txt"
+    "$BIN/duet-eval" samples="$W/wn-const.txt" references="$WN/ref.txt" eval_mode=seq2seq \
+        seed="$SEED" output="$W/wn-const.json" 2>/dev/null
+    printf '| constant "of or relating to a person" | - | 0 | %.3f | %.3f | - |\n' \
+        "$(json_get "$W/wn-const.json" rougeL)" "$(json_get "$W/wn-const.json" bleu)" >> "$S2S"
     DATA=$DATA_BROWN
 fi
 
