@@ -22,7 +22,7 @@ set -eu
 BUILD=${DUET_BUILD:-build}
 BIN=$BUILD/bin
 W=${COMPARE_DIR:-build/compare}
-OBJECTIVES=${OBJECTIVES:-"ar mdlm vq lddm-fuji lddm-seq ardiff"}
+OBJECTIVES=${OBJECTIVES:-"ar mdlm vq lddm-fuji lddm-seq ardiff joint1-batch separate-data"}
 BUDGET_STEPS=${BUDGET_STEPS:-600}   # x global batch 32 x 64 tokens = the token budget
 N=${N:-200}                         # samples per objective
 SAMPLE_STEPS=${SAMPLE_STEPS:-32}
