@@ -147,13 +147,6 @@ static void ardiff_destroy(duet_objective *o)
     free(a);
 }
 
-static void ardiff_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B * (double)b->L;
-}
-
 /* ------------------------------------------------------------ networks */
 
 static duet_stack_io enc_io(const ardiff_impl *a)
@@ -462,7 +455,7 @@ const duet_objective_ops duet_objective_ardiff = {
     .term_names = {"mse", "tT", "nll"},
     .create = ardiff_create,
     .destroy = ardiff_destroy,
-    .count = ardiff_count,
+    .count = objective_count_tokens,
     .forward_backward = ardiff_forward_backward,
     .sample = ardiff_sample,
 };

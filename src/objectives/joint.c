@@ -152,13 +152,6 @@ static void joint_destroy(duet_objective *o)
     free(m);
 }
 
-static void joint_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B * (double)b->L;
-}
-
 /* Freezes what the current stage of `separate` does not train. */
 static void set_frozen(joint_impl *m, int stage2)
 {
@@ -483,7 +476,7 @@ static int joint_sample(duet_objective *o, const float *W, const duet_sample_opt
 #define JOINT_OPS(NAME, NTERMS, ...)                                                           \
     {                                                                                          \
         .name = NAME, .ncounts = 1, .nterms = NTERMS, .term_names = {__VA_ARGS__},             \
-        .create = joint_create, .destroy = joint_destroy, .count = joint_count,                \
+        .create = joint_create, .destroy = joint_destroy, .count = objective_count_tokens,                \
         .forward_backward = joint_forward_backward, .end_step = joint_end_step,                \
         .state_bytes = joint_state_bytes, .state_save = joint_state_save,                      \
         .state_load = joint_state_load, .metrics = joint_metrics, .sample = joint_sample,      \

@@ -1,5 +1,5 @@
 /* Private to src/objectives: the registry's view of each objective and
- * small helpers shared by their samplers. */
+ * small helpers shared by the objectives. */
 #ifndef DUET_OBJECTIVES_IMPL_H
 #define DUET_OBJECTIVES_IMPL_H
 
@@ -21,5 +21,11 @@ extern const duet_objective_ops duet_objective_lddm_seq;
 /* Index drawn from probs[0..V) (summing to ~1) with uniform u in [0,1);
  * rounding slack goes to the last index with nonzero probability. */
 int32_t sample_categorical(const float *probs, int V, double u);
+
+/* count() of an objective whose one normalizer is the batch's tokens (B*L),
+ * resp. its sequences (B). */
+void objective_count_tokens(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts);
+void objective_count_sequences(duet_objective *o, const duet_batch *b, uint64_t seed,
+                               double *counts);
 
 #endif

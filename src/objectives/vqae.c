@@ -282,13 +282,6 @@ const float *vqae_decode(duet_objective *o, const float *W, const int32_t *ct, c
     return m->logits;
 }
 
-static void vqae_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B;
-}
-
 /* This rank's rows of the micro-batch as a source of codebook vectors. */
 static vq_source source_of(const vqae_impl *m, const float *h, int per_row)
 {
@@ -501,7 +494,7 @@ const duet_objective_ops duet_objective_vqae = {
     .term_names = {"ce", "commit"},
     .create = vqae_create,
     .destroy = vqae_destroy,
-    .count = vqae_count,
+    .count = objective_count_sequences,
     .forward_backward = vqae_forward_backward,
     .end_step = vqae_end_step,
     .state_bytes = vqae_state_bytes,

@@ -140,13 +140,6 @@ static void vqlm_destroy(duet_objective *o)
     free(m);
 }
 
-static void vqlm_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B;
-}
-
 /* Conditioning of the bottom model: row l gets Embed_t of its parent top code. */
 static void make_extra(vqlm_impl *m, const float *W, const int32_t *ct, int B)
 {
@@ -248,7 +241,7 @@ const duet_objective_ops duet_objective_vqlm = {
     .term_names = {"top", "bottom"},
     .create = vqlm_create,
     .destroy = vqlm_destroy,
-    .count = vqlm_count,
+    .count = objective_count_sequences,
     .forward_backward = vqlm_forward_backward,
     .sample = vqlm_sample,
 };
