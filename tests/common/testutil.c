@@ -40,12 +40,10 @@ char *test_write_file(const char *dir, const char *name, const void *data, size_
     return path;
 }
 
-void *test_read_file(const char *path, size_t *n)
+/* All of f, NUL-terminated (the terminator not counted in *n). */
+static char *read_stream(FILE *f, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0, got;
+    size_t cap = 1 << 12, len = 0, got;
     char *buf = duet_malloc(cap);
     while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += got;
@@ -53,9 +51,18 @@ void *test_read_file(const char *path, size_t *n)
             buf = duet_realloc(buf, cap *= 2);
     }
     buf[len] = 0;
-    fclose(f);
     if (n)
         *n = len;
+    return buf;
+}
+
+void *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = read_stream(f, n);
+    fclose(f);
     return buf;
 }
 
@@ -77,14 +84,7 @@ int test_run(const char *cmd, char **out)
     free(full);
     if (!p)
         return -1;
-    size_t cap = 1 << 12, n = 0, got;
-    char *buf = duet_malloc(cap);
-    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap)
-            buf = duet_realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
+    char *buf = read_stream(p, NULL);
     int st = pclose(p);
     if (out)
         *out = buf;
