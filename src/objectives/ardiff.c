@@ -436,14 +436,8 @@ static int ardiff_sample(duet_objective *o, const float *W, const duet_sample_op
             memcpy(a->z0 + ((size_t)r * N + k) * d, a->xin + ((size_t)r * N + k) * 2 * d,
                    (size_t)d * sizeof(float));
     duet_linear_forward(a->logits, a->z0, E, NULL, n * N, d, V);
-    for (size_t i = 0; i < (size_t)n * N; i++) {
-        const float *lg = a->logits + i * V;
-        int32_t best = 0;
-        for (int v = 1; v < V; v++)
-            if (lg[v] > lg[best])
-                best = v;
-        out[i] = best;
-    }
+    for (size_t i = 0; i < (size_t)n * N; i++)
+        out[i] = argmax_logit(a->logits + i * V, V, -1);
     free(grid);
     return 0;
 }

@@ -22,6 +22,10 @@ extern const duet_objective_ops duet_objective_lddm_seq;
  * rounding slack goes to the last index with nonzero probability. */
 int32_t sample_categorical(const float *probs, int V, double u);
 
+/* Index of the largest of logits[0..V) leaving out index `skip` (> 0, or -1
+ * for none); the first one on ties. */
+int32_t argmax_logit(const float *logits, int V, int skip);
+
 /* count() of an objective whose one normalizer is the batch's tokens (B*L),
  * resp. its sequences (B). */
 void objective_count_tokens(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts);

@@ -71,6 +71,15 @@ int32_t sample_categorical(const float *probs, int V, double u)
     return last;
 }
 
+int32_t argmax_logit(const float *logits, int V, int skip)
+{
+    int32_t best = 0;
+    for (int v = 1; v < V; v++)
+        if (v != skip && logits[v] > logits[best])
+            best = v;
+    return best;
+}
+
 void objective_count_tokens(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
 {
     (void)o;

@@ -396,12 +396,7 @@ static void vqae_forward_backward(duet_objective *o, const duet_step_ctx *ctx, c
     decode(m, W, B);
     if (ctx->training) {
         for (size_t i = 0; i < nL; i++) {
-            const float *lg = m->logits + i * s->V;
-            int best = 0;
-            for (int v = 1; v < s->V; v++)
-                if (v != DUET_TOK_MASK && lg[v] > lg[best])
-                    best = v;
-            m->acc[0] += best == b->tokens[i];
+            m->acc[0] += argmax_logit(m->logits + i * s->V, s->V, DUET_TOK_MASK) == b->tokens[i];
         }
         m->acc[1] += (double)nL;
     }

@@ -223,14 +223,9 @@ static int vqlm_sample(duet_objective *o, const float *W, const duet_sample_opts
                opts->temperature, m->probs, m->tscaled, nfe);
     const float *logits = vqae_decode(m->fvq, m->fparams.w, m->ct, m->cb, n);
     for (int r = 0; r < n; r++)
-        for (int l = 0; l < len; l++) {
-            const float *lg = logits + ((size_t)r * L + l) * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (v != DUET_TOK_MASK && lg[v] > lg[best])
-                    best = v;
-            out[(size_t)r * len + l] = best;
-        }
+        for (int l = 0; l < len; l++)
+            out[(size_t)r * len + l] =
+                argmax_logit(logits + ((size_t)r * L + l) * V, V, DUET_TOK_MASK);
     return 0;
 }
 
