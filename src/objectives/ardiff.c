@@ -287,7 +287,7 @@ static void ardiff_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
         if (any)
             denoise(a, W, B, N);
     }
-    const double count = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    const double count = loss_normalizer(ctx, 0);
     const float scale = (float)(1.0 / count);
     const double abT = a->abar[a->T - 1];
     double mse = 0.0, tT = 0.0;

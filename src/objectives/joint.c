@@ -273,7 +273,7 @@ static void joint_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
     joint_impl *m = o->impl;
     const int B = b->B, L = b->L, Dz = m->Dz, V = m->V, rows = B * L;
     const size_t n = (size_t)rows * Dz;
-    const double count = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    const double count = loss_normalizer(ctx, 0);
     if (ctx->training)
         m->last_step = b->step;
     int stage2 = (int64_t)m->last_step >= m->switch_step;

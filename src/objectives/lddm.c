@@ -428,8 +428,8 @@ static void lddm_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
     const duet_config *cfg = o->cfg;
     int B = b->B, L = b->L;
     corrupt(o, b, ctx->seed, ctx->training, W);
-    double c_tok = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
-    double c_lat = ctx->global_counts[1] > 0 ? ctx->global_counts[1] : 1.0;
+    double c_tok = loss_normalizer(ctx, 0);
+    double c_lat = loss_normalizer(ctx, 1);
     lddm_net *lat = m->seq ? &m->prior : &m->den;
     if (m->seq)
         lddm_net_forward(&m->prior, W, NULL, m->yt, m->tscaled, B, 0);

@@ -26,6 +26,10 @@ int32_t sample_categorical(const float *probs, int V, double u);
  * for none); the first one on ties. */
 int32_t argmax_logit(const float *logits, int V, int skip);
 
+/* Global count i of the step, or 1 where no rank counted any (the loss sum
+ * is then 0 too): what each loss sum is divided by. */
+double loss_normalizer(const duet_step_ctx *ctx, int i);
+
 /* count() of an objective whose one normalizer is the batch's tokens (B*L),
  * resp. its sequences (B). */
 void objective_count_tokens(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts);

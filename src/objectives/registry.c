@@ -80,6 +80,11 @@ int32_t argmax_logit(const float *logits, int V, int skip)
     return best;
 }
 
+double loss_normalizer(const duet_step_ctx *ctx, int i)
+{
+    return ctx->global_counts[i] > 0 ? ctx->global_counts[i] : 1.0;
+}
+
 void objective_count_tokens(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
 {
     (void)o;

@@ -400,7 +400,7 @@ static void vqae_forward_backward(duet_objective *o, const duet_step_ctx *ctx, c
         }
         m->acc[1] += (double)nL;
     }
-    double Bg = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    double Bg = loss_normalizer(ctx, 0);
     double ce = duet_xent_forward_backward(dW ? m->logits : NULL, NULL, m->logits, b->tokens, NULL,
                                            (float)(1.0 / (Bg * s->L)), (int)nL, s->V, -1,
                                            DUET_TOK_MASK);
