@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "duet/ckpt.h"
 #include "duet/util.h"
 
 char *test_tmpdir(void)
@@ -136,4 +137,24 @@ char *test_tiny_data(void)
     free(cmd);
     free(prep);
     return dir;
+}
+
+char *test_ckpt_of(const char *dir, const char *run, int step)
+{
+    char *sub = test_strf("%s/%s", dir, run), *path = duet_malloc(8192);
+    if (duet_ckpt_path(sub, step, path, 8192) != 0)
+        duet_fatal("checkpoint path of %s too long", sub);
+    free(sub);
+    return path;
+}
+
+void *test_ckpt_section(const char *path, const char *name, size_t *n)
+{
+    duet_err err;
+    duet_ckpt *h = duet_ckpt_open(path, &err);
+    void *buf = NULL;
+    if (!h || duet_ckpt_read_alloc(h, name, (size_t)1 << 30, &buf, n, &err) != 0)
+        duet_fatal("%s", err.msg);
+    duet_ckpt_close(h);
+    return buf;
 }

@@ -29,6 +29,13 @@ char *test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Max of |a-b| / max(|b|, floor) over n elements. */
 double test_max_rel_err(const float *a, const float *b, size_t n, double floor);
 
+/* Path of the checkpoint of `step` in the run directory dir/run (caller
+ * frees). */
+char *test_ckpt_of(const char *dir, const char *run, int step);
+/* The whole section `name` of the checkpoint at `path`, *n its bytes;
+ * exits with the reader's error if it cannot be read. Caller frees. */
+void *test_ckpt_section(const char *path, const char *name, size_t *n);
+
 /* A new temporary directory holding a 512-token tokenizer (tok.bin) and
  * shards of the embedded Brown validation text (data/train*, data/val*):
  * the small data of the end-to-end suites. Caller frees the path. */
