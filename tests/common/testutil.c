@@ -158,3 +158,13 @@ void *test_ckpt_section(const char *path, const char *name, size_t *n)
     duet_ckpt_close(h);
     return buf;
 }
+
+int test_ckpt_sections_equal(const char *a, const char *b, const char *name)
+{
+    size_t na, nb;
+    void *x = test_ckpt_section(a, name, &na), *y = test_ckpt_section(b, name, &nb);
+    int eq = na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return eq;
+}

@@ -35,6 +35,8 @@ char *test_ckpt_of(const char *dir, const char *run, int step);
 /* The whole section `name` of the checkpoint at `path`, *n its bytes;
  * exits with the reader's error if it cannot be read. Caller frees. */
 void *test_ckpt_section(const char *path, const char *name, size_t *n);
+/* 1 if section `name` of checkpoints a and b holds the same bytes. */
+int test_ckpt_sections_equal(const char *a, const char *b, const char *name);
 
 /* A new temporary directory holding a 512-token tokenizer (tok.bin) and
  * shards of the embedded Brown validation text (data/train*, data/val*):
