@@ -139,6 +139,16 @@ char *test_tiny_data(void)
     return dir;
 }
 
+int test_train_run(int np, const char *prefix, const char *dir, const char *run, const char *keys,
+                   char **out)
+{
+    char *cmd =
+        test_strf("launch/duet-mpirun.sh -np %d %s run_dir=%s/%s %s", np, prefix, dir, run, keys);
+    int rc = test_run(cmd, out);
+    free(cmd);
+    return rc;
+}
+
 char *test_ckpt_of(const char *dir, const char *run, int step)
 {
     char *sub = test_strf("%s/%s", dir, run), *path = duet_malloc(8192);

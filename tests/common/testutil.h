@@ -29,6 +29,11 @@ char *test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Max of |a-b| / max(|b|, floor) over n elements. */
 double test_max_rel_err(const float *a, const float *b, size_t n, double floor);
 
+/* Runs `PREFIX run_dir=DIR/RUN KEYS` on np ranks through
+ * launch/duet-mpirun.sh (PREFIX: duet-train and the suite's common keys);
+ * returns the exit status, output in *out as test_run. */
+int test_train_run(int np, const char *prefix, const char *dir, const char *run, const char *keys,
+                   char **out);
 /* Path of the checkpoint of `step` in the run directory dir/run (caller
  * frees). */
 char *test_ckpt_of(const char *dir, const char *run, int step);

@@ -82,11 +82,7 @@ static void remove_data(void)
 /* Runs duet-train on np ranks; returns the exit status, output in *out. */
 static int train(int np, const char *run, const char *keys, char **out)
 {
-    char *cmd = test_strf("launch/duet-mpirun.sh -np %d %s run_dir=%s/%s %s", np, cmd_prefix, dir,
-                          run, keys);
-    int rc = test_run(cmd, out);
-    free(cmd);
-    return rc;
+    return test_train_run(np, cmd_prefix, dir, run, keys, out);
 }
 
 static void train_ok(int np, const char *run, const char *keys)

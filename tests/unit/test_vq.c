@@ -241,12 +241,9 @@ static void remove_data(void)
 static void train_ok(int np, const char *run, const char *keys)
 {
     char *out = NULL;
-    char *cmd = test_strf("launch/duet-mpirun.sh -np %d %s run_dir=%s/%s %s", np, train_prefix, dir,
-                          run, keys);
-    int rc = test_run(cmd, &out);
-    ck_assert_msg(rc == 0, "%s failed with %d:\n%s", cmd, rc, out);
+    int rc = test_train_run(np, train_prefix, dir, run, keys, &out);
+    ck_assert_msg(rc == 0, "duet-train (%d ranks, %s) failed with %d:\n%s", np, keys, rc, out);
     free(out);
-    free(cmd);
 }
 
 static void *section(const char *run, int step, const char *name, size_t *n)
