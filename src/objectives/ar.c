@@ -70,7 +70,7 @@ static void ar_forward_backward(duet_objective *o, const duet_step_ctx *ctx, con
     size_t rows = (size_t)b->B * (size_t)b->L;
     shift_targets(b->tokens, a->targets, b->B, b->L);
     tokennet_forward(&a->net, W, b->tokens, NULL, NULL, b->B, b->L);
-    double count = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    double count = loss_normalizer(ctx, 0);
     float scale = (float)(1.0 / count);
     double sum = duet_xent_forward_backward(dW ? a->net.logits : NULL, NULL, a->net.logits,
                                             a->targets, NULL, scale, (int)rows, o->vocab_size, -1,

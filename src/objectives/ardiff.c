@@ -147,13 +147,6 @@ static void ardiff_destroy(duet_objective *o)
     free(a);
 }
 
-static void ardiff_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B * (double)b->L;
-}
-
 /* ------------------------------------------------------------ networks */
 
 static duet_stack_io enc_io(const ardiff_impl *a)
@@ -294,7 +287,7 @@ static void ardiff_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
         if (any)
             denoise(a, W, B, N);
     }
-    const double count = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    const double count = loss_normalizer(ctx, 0);
     const float scale = (float)(1.0 / count);
     const double abT = a->abar[a->T - 1];
     double mse = 0.0, tT = 0.0;
@@ -443,14 +436,8 @@ static int ardiff_sample(duet_objective *o, const float *W, const duet_sample_op
             memcpy(a->z0 + ((size_t)r * N + k) * d, a->xin + ((size_t)r * N + k) * 2 * d,
                    (size_t)d * sizeof(float));
     duet_linear_forward(a->logits, a->z0, E, NULL, n * N, d, V);
-    for (size_t i = 0; i < (size_t)n * N; i++) {
-        const float *lg = a->logits + i * V;
-        int32_t best = 0;
-        for (int v = 1; v < V; v++)
-            if (lg[v] > lg[best])
-                best = v;
-        out[i] = best;
-    }
+    for (size_t i = 0; i < (size_t)n * N; i++)
+        out[i] = argmax_logit(a->logits + i * V, V, -1);
     free(grid);
     return 0;
 }
@@ -462,7 +449,7 @@ const duet_objective_ops duet_objective_ardiff = {
     .term_names = {"mse", "tT", "nll"},
     .create = ardiff_create,
     .destroy = ardiff_destroy,
-    .count = ardiff_count,
+    .count = objective_count_tokens,
     .forward_backward = ardiff_forward_backward,
     .sample = ardiff_sample,
 };

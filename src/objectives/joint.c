@@ -152,13 +152,6 @@ static void joint_destroy(duet_objective *o)
     free(m);
 }
 
-static void joint_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B * (double)b->L;
-}
-
 /* Freezes what the current stage of `separate` does not train. */
 static void set_frozen(joint_impl *m, int stage2)
 {
@@ -228,14 +221,8 @@ static void latent_metrics(joint_impl *m, const float *e, int rows)
 static double accuracy(const float *logits, const int32_t *tok, int rows, int V)
 {
     int hit = 0;
-    for (int r = 0; r < rows; r++) {
-        const float *lg = logits + (size_t)r * V;
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (lg[v] > lg[best])
-                best = v;
-        hit += best == tok[r];
-    }
+    for (int r = 0; r < rows; r++)
+        hit += argmax_logit(logits + (size_t)r * V, V, -1) == tok[r];
     return rows ? (double)hit / rows : 0.0;
 }
 
@@ -286,7 +273,7 @@ static void joint_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
     joint_impl *m = o->impl;
     const int B = b->B, L = b->L, Dz = m->Dz, V = m->V, rows = B * L;
     const size_t n = (size_t)rows * Dz;
-    const double count = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    const double count = loss_normalizer(ctx, 0);
     if (ctx->training)
         m->last_step = b->step;
     int stage2 = (int64_t)m->last_step >= m->switch_step;
@@ -469,21 +456,15 @@ static int joint_sample(duet_objective *o, const float *W, const duet_sample_opt
             duet_ddim_step(x, m->xhat, z, n, at, st, as, ss, eta);
     }
     tokennet_forward_vec(&m->dec, W, m->xhat, NULL, NULL, N, L);
-    for (size_t k = 0; k < (size_t)N * L; k++) {
-        const float *lg = m->dec.logits + k * V;
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (lg[v] > lg[best])
-                best = v;
-        out[k] = best;
-    }
+    for (size_t k = 0; k < (size_t)N * L; k++)
+        out[k] = argmax_logit(m->dec.logits + k * V, V, -1);
     return 0;
 }
 
 #define JOINT_OPS(NAME, NTERMS, ...)                                                           \
     {                                                                                          \
         .name = NAME, .ncounts = 1, .nterms = NTERMS, .term_names = {__VA_ARGS__},             \
-        .create = joint_create, .destroy = joint_destroy, .count = joint_count,                \
+        .create = joint_create, .destroy = joint_destroy, .count = objective_count_tokens,     \
         .forward_backward = joint_forward_backward, .end_step = joint_end_step,                \
         .state_bytes = joint_state_bytes, .state_save = joint_state_save,                      \
         .state_load = joint_state_load, .metrics = joint_metrics, .sample = joint_sample,      \

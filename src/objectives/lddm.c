@@ -428,8 +428,8 @@ static void lddm_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
     const duet_config *cfg = o->cfg;
     int B = b->B, L = b->L;
     corrupt(o, b, ctx->seed, ctx->training, W);
-    double c_tok = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
-    double c_lat = ctx->global_counts[1] > 0 ? ctx->global_counts[1] : 1.0;
+    double c_tok = loss_normalizer(ctx, 0);
+    double c_lat = loss_normalizer(ctx, 1);
     lddm_net *lat = m->seq ? &m->prior : &m->den;
     if (m->seq)
         lddm_net_forward(&m->prior, W, NULL, m->yt, m->tscaled, B, 0);
@@ -523,26 +523,13 @@ static int lddm_sample(duet_objective *o, const float *W, const duet_sample_opts
     return 0;
 }
 
-const duet_objective_ops duet_objective_lddm_fuji = {
-    .name = "lddm-fuji",
-    .ncounts = 2,
-    .nterms = 2,
-    .term_names = {"tok", "lat"},
-    .create = fuji_create,
-    .destroy = lddm_destroy,
-    .count = lddm_count,
-    .forward_backward = lddm_forward_backward,
-    .sample = lddm_sample,
-};
+/* The two variants differ only in name and create. */
+#define LDDM_OPS(NAME, CREATE)                                                                 \
+    {                                                                                          \
+        .name = NAME, .ncounts = 2, .nterms = 2, .term_names = {"tok", "lat"},                 \
+        .create = CREATE, .destroy = lddm_destroy, .count = lddm_count,                        \
+        .forward_backward = lddm_forward_backward, .sample = lddm_sample,                      \
+    }
 
-const duet_objective_ops duet_objective_lddm_seq = {
-    .name = "lddm-seq",
-    .ncounts = 2,
-    .nterms = 2,
-    .term_names = {"tok", "lat"},
-    .create = seq_create,
-    .destroy = lddm_destroy,
-    .count = lddm_count,
-    .forward_backward = lddm_forward_backward,
-    .sample = lddm_sample,
-};
+const duet_objective_ops duet_objective_lddm_fuji = LDDM_OPS("lddm-fuji", fuji_create);
+const duet_objective_ops duet_objective_lddm_seq = LDDM_OPS("lddm-seq", seq_create);

@@ -63,13 +63,6 @@ static void mdlm_destroy(duet_objective *o)
     free(m);
 }
 
-static void mdlm_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B * (double)b->L;
-}
-
 static void mdlm_forward_backward(duet_objective *o, const duet_step_ctx *ctx,
                                   const duet_batch *b, const float *W, float *dW, double *terms)
 {
@@ -131,7 +124,7 @@ const duet_objective_ops duet_objective_mdlm = {
     .term_names = {"nelbo"},
     .create = mdlm_create,
     .destroy = mdlm_destroy,
-    .count = mdlm_count,
+    .count = objective_count_tokens,
     .forward_backward = mdlm_forward_backward,
     .sample = mdlm_sample,
 };

@@ -70,3 +70,32 @@ int32_t sample_categorical(const float *probs, int V, double u)
     }
     return last;
 }
+
+int32_t argmax_logit(const float *logits, int V, int skip)
+{
+    int32_t best = 0;
+    for (int v = 1; v < V; v++)
+        if (v != skip && logits[v] > logits[best])
+            best = v;
+    return best;
+}
+
+double loss_normalizer(const duet_step_ctx *ctx, int i)
+{
+    return ctx->global_counts[i] > 0 ? ctx->global_counts[i] : 1.0;
+}
+
+void objective_count_tokens(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
+{
+    (void)o;
+    (void)seed;
+    counts[0] = (double)b->B * (double)b->L;
+}
+
+void objective_count_sequences(duet_objective *o, const duet_batch *b, uint64_t seed,
+                               double *counts)
+{
+    (void)o;
+    (void)seed;
+    counts[0] = (double)b->B;
+}

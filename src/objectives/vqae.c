@@ -282,13 +282,6 @@ const float *vqae_decode(duet_objective *o, const float *W, const int32_t *ct, c
     return m->logits;
 }
 
-static void vqae_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B;
-}
-
 /* This rank's rows of the micro-batch as a source of codebook vectors. */
 static vq_source source_of(const vqae_impl *m, const float *h, int per_row)
 {
@@ -403,16 +396,11 @@ static void vqae_forward_backward(duet_objective *o, const duet_step_ctx *ctx, c
     decode(m, W, B);
     if (ctx->training) {
         for (size_t i = 0; i < nL; i++) {
-            const float *lg = m->logits + i * s->V;
-            int best = 0;
-            for (int v = 1; v < s->V; v++)
-                if (v != DUET_TOK_MASK && lg[v] > lg[best])
-                    best = v;
-            m->acc[0] += best == b->tokens[i];
+            m->acc[0] += argmax_logit(m->logits + i * s->V, s->V, DUET_TOK_MASK) == b->tokens[i];
         }
         m->acc[1] += (double)nL;
     }
-    double Bg = ctx->global_counts[0] > 0 ? ctx->global_counts[0] : 1.0;
+    double Bg = loss_normalizer(ctx, 0);
     double ce = duet_xent_forward_backward(dW ? m->logits : NULL, NULL, m->logits, b->tokens, NULL,
                                            (float)(1.0 / (Bg * s->L)), (int)nL, s->V, -1,
                                            DUET_TOK_MASK);
@@ -501,7 +489,7 @@ const duet_objective_ops duet_objective_vqae = {
     .term_names = {"ce", "commit"},
     .create = vqae_create,
     .destroy = vqae_destroy,
-    .count = vqae_count,
+    .count = objective_count_sequences,
     .forward_backward = vqae_forward_backward,
     .end_step = vqae_end_step,
     .state_bytes = vqae_state_bytes,

@@ -140,13 +140,6 @@ static void vqlm_destroy(duet_objective *o)
     free(m);
 }
 
-static void vqlm_count(duet_objective *o, const duet_batch *b, uint64_t seed, double *counts)
-{
-    (void)o;
-    (void)seed;
-    counts[0] = (double)b->B;
-}
-
 /* Conditioning of the bottom model: row l gets Embed_t of its parent top code. */
 static void make_extra(vqlm_impl *m, const float *W, const int32_t *ct, int B)
 {
@@ -230,14 +223,9 @@ static int vqlm_sample(duet_objective *o, const float *W, const duet_sample_opts
                opts->temperature, m->probs, m->tscaled, nfe);
     const float *logits = vqae_decode(m->fvq, m->fparams.w, m->ct, m->cb, n);
     for (int r = 0; r < n; r++)
-        for (int l = 0; l < len; l++) {
-            const float *lg = logits + ((size_t)r * L + l) * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (v != DUET_TOK_MASK && lg[v] > lg[best])
-                    best = v;
-            out[(size_t)r * len + l] = best;
-        }
+        for (int l = 0; l < len; l++)
+            out[(size_t)r * len + l] =
+                argmax_logit(logits + ((size_t)r * L + l) * V, V, DUET_TOK_MASK);
     return 0;
 }
 
@@ -248,7 +236,7 @@ const duet_objective_ops duet_objective_vqlm = {
     .term_names = {"top", "bottom"},
     .create = vqlm_create,
     .destroy = vqlm_destroy,
-    .count = vqlm_count,
+    .count = objective_count_sequences,
     .forward_backward = vqlm_forward_backward,
     .sample = vqlm_sample,
 };

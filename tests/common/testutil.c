@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "duet/ckpt.h"
 #include "duet/util.h"
 
 char *test_tmpdir(void)
@@ -40,12 +41,10 @@ char *test_write_file(const char *dir, const char *name, const void *data, size_
     return path;
 }
 
-void *test_read_file(const char *path, size_t *n)
+/* All of f, NUL-terminated (the terminator not counted in *n). */
+static char *read_stream(FILE *f, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0, got;
+    size_t cap = 1 << 12, len = 0, got;
     char *buf = duet_malloc(cap);
     while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += got;
@@ -53,9 +52,18 @@ void *test_read_file(const char *path, size_t *n)
             buf = duet_realloc(buf, cap *= 2);
     }
     buf[len] = 0;
-    fclose(f);
     if (n)
         *n = len;
+    return buf;
+}
+
+void *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = read_stream(f, n);
+    fclose(f);
     return buf;
 }
 
@@ -77,14 +85,7 @@ int test_run(const char *cmd, char **out)
     free(full);
     if (!p)
         return -1;
-    size_t cap = 1 << 12, n = 0, got;
-    char *buf = duet_malloc(cap);
-    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap)
-            buf = duet_realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
+    char *buf = read_stream(p, NULL);
     int st = pclose(p);
     if (out)
         *out = buf;
@@ -136,4 +137,44 @@ char *test_tiny_data(void)
     free(cmd);
     free(prep);
     return dir;
+}
+
+int test_train_run(int np, const char *prefix, const char *dir, const char *run, const char *keys,
+                   char **out)
+{
+    char *cmd =
+        test_strf("launch/duet-mpirun.sh -np %d %s run_dir=%s/%s %s", np, prefix, dir, run, keys);
+    int rc = test_run(cmd, out);
+    free(cmd);
+    return rc;
+}
+
+char *test_ckpt_of(const char *dir, const char *run, int step)
+{
+    char *sub = test_strf("%s/%s", dir, run), *path = duet_malloc(8192);
+    if (duet_ckpt_path(sub, step, path, 8192) != 0)
+        duet_fatal("checkpoint path of %s too long", sub);
+    free(sub);
+    return path;
+}
+
+void *test_ckpt_section(const char *path, const char *name, size_t *n)
+{
+    duet_err err;
+    duet_ckpt *h = duet_ckpt_open(path, &err);
+    void *buf = NULL;
+    if (!h || duet_ckpt_read_alloc(h, name, (size_t)1 << 30, &buf, n, &err) != 0)
+        duet_fatal("%s", err.msg);
+    duet_ckpt_close(h);
+    return buf;
+}
+
+int test_ckpt_sections_equal(const char *a, const char *b, const char *name)
+{
+    size_t na, nb;
+    void *x = test_ckpt_section(a, name, &na), *y = test_ckpt_section(b, name, &nb);
+    int eq = na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return eq;
 }

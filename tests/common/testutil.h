@@ -29,6 +29,20 @@ char *test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Max of |a-b| / max(|b|, floor) over n elements. */
 double test_max_rel_err(const float *a, const float *b, size_t n, double floor);
 
+/* Runs `PREFIX run_dir=DIR/RUN KEYS` on np ranks through
+ * launch/duet-mpirun.sh (PREFIX: duet-train and the suite's common keys);
+ * returns the exit status, output in *out as test_run. */
+int test_train_run(int np, const char *prefix, const char *dir, const char *run, const char *keys,
+                   char **out);
+/* Path of the checkpoint of `step` in the run directory dir/run (caller
+ * frees). */
+char *test_ckpt_of(const char *dir, const char *run, int step);
+/* The whole section `name` of the checkpoint at `path`, *n its bytes;
+ * exits with the reader's error if it cannot be read. Caller frees. */
+void *test_ckpt_section(const char *path, const char *name, size_t *n);
+/* 1 if section `name` of checkpoints a and b holds the same bytes. */
+int test_ckpt_sections_equal(const char *a, const char *b, const char *name);
+
 /* A new temporary directory holding a 512-token tokenizer (tok.bin) and
  * shards of the embedded Brown validation text (data/train*, data/val*):
  * the small data of the end-to-end suites. Caller frees the path. */

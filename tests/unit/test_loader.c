@@ -68,29 +68,20 @@ static void fixture_free(fixture *fx)
 /* Reference windows [n][L] of an unpaired split. */
 static int32_t *reference(enum duet_data_mode mode, int L, uint64_t *n)
 {
-    size_t cap = 4096, len = 0, nw = 0;
-    int32_t *out = malloc(cap * sizeof *out);
-    if (mode == DUET_DATA_PACKED) {
-        for (uint64_t d = 0; d < NDOCS; d++) {
-            out[len++] = DUET_TOK_BOS;
-            for (size_t i = 0; i < doc_len(d); i++)
-                out[len++] = doc_tok(d, i);
-            out[len++] = DUET_TOK_EOS;
-        }
-        while (len % (size_t)L)
+    size_t len = 0;
+    int32_t *out = malloc(4096 * sizeof *out);
+    for (uint64_t d = 0; d < NDOCS; d++) {
+        out[len++] = DUET_TOK_BOS;
+        for (size_t i = 0; i < doc_len(d); i++)
+            out[len++] = doc_tok(d, i);
+        out[len++] = DUET_TOK_EOS;
+        /* packed windows run on across documents; padded ones end with each */
+        while (mode != DUET_DATA_PACKED && len % (size_t)L)
             out[len++] = DUET_TOK_PAD;
-    } else {
-        for (uint64_t d = 0; d < NDOCS; d++) {
-            out[len++] = DUET_TOK_BOS;
-            for (size_t i = 0; i < doc_len(d); i++)
-                out[len++] = doc_tok(d, i);
-            out[len++] = DUET_TOK_EOS;
-            while (len % (size_t)L)
-                out[len++] = DUET_TOK_PAD;
-        }
     }
-    nw = len / (size_t)L;
-    *n = nw;
+    while (len % (size_t)L)
+        out[len++] = DUET_TOK_PAD;
+    *n = len / (size_t)L;
     return out;
 }
 

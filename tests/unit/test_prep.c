@@ -10,9 +10,7 @@
 static int prep(const char *args, char **out)
 {
     char *bin = test_bin("duet-prep");
-    size_t n = strlen(bin) + strlen(args) + 8;
-    char *cmd = malloc(n);
-    snprintf(cmd, n, "%s %s", bin, args);
+    char *cmd = test_strf("%s %s", bin, args);
     int rc = test_run(cmd, out);
     free(cmd);
     free(bin);

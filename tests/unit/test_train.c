@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "duet/ckpt.h"
+#include "duet/util.h"
 #include "testutil.h"
 
 /* Tiny settings shared by every run (a config file, so that tests may
@@ -82,11 +82,7 @@ static void remove_data(void)
 /* Runs duet-train on np ranks; returns the exit status, output in *out. */
 static int train(int np, const char *run, const char *keys, char **out)
 {
-    char *cmd = test_strf("launch/duet-mpirun.sh -np %d %s run_dir=%s/%s %s", np, cmd_prefix, dir,
-                          run, keys);
-    int rc = test_run(cmd, out);
-    free(cmd);
-    return rc;
+    return test_train_run(np, cmd_prefix, dir, run, keys, out);
 }
 
 static void train_ok(int np, const char *run, const char *keys)
@@ -97,27 +93,11 @@ static void train_ok(int np, const char *run, const char *keys)
     free(out);
 }
 
-static char *ckpt_of(const char *run, int step)
-{
-    char *sub = test_strf("%s/%s", dir, run), *path = duet_malloc(8192);
-    if (duet_ckpt_path(sub, step, path, 8192) != 0)
-        duet_fatal("path too long");
-    free(sub);
-    return path;
-}
-
 static float *read_floats(const char *path, const char *section, size_t *n)
 {
-    duet_err err;
-    duet_ckpt *h = duet_ckpt_open(path, &err);
-    ck_assert_msg(h != NULL, "%s", err.msg);
-    void *buf = NULL;
-    size_t bytes = 0;
-    ck_assert_msg(duet_ckpt_read_alloc(h, section, (size_t)1 << 30, &buf, &bytes, &err) == 0, "%s",
-                  err.msg);
-    duet_ckpt_close(h);
-    *n = bytes / sizeof(float);
-    return buf;
+    float *x = test_ckpt_section(path, section, n);
+    *n /= sizeof(float);
+    return x;
 }
 
 /* Max relative difference of a float section of two checkpoints. */
@@ -130,16 +110,6 @@ static double section_diff(const char *a, const char *b, const char *section)
     free(x);
     free(y);
     return d;
-}
-
-static int sections_bitwise_equal(const char *a, const char *b, const char *section)
-{
-    size_t na, nb;
-    float *x = read_floats(a, section, &na), *y = read_floats(b, section, &nb);
-    int eq = na == nb && memcmp(x, y, na * sizeof(float)) == 0;
-    free(x);
-    free(y);
-    return eq;
 }
 
 /* 2 ranks x micro-batch b == 1 rank x 2b (SPEC 7.16). The keyed generator
@@ -155,7 +125,7 @@ START_TEST(two_ranks_equal_one_rank)
     train_ok(1, run1, keys);
     snprintf(keys, sizeof keys, "%s steps=6 batch_size=4", oc->keys);
     train_ok(2, run2, keys);
-    char *a = ckpt_of(run1, 6), *b = ckpt_of(run2, 6);
+    char *a = test_ckpt_of(dir, run1, 6), *b = test_ckpt_of(dir, run2, 6);
     double dp = section_diff(a, b, "params"), dm = section_diff(a, b, "adam_m");
     ck_assert_msg(dp < oc->tol, "%s: params differ by %g (relative)", oc->name, dp);
     ck_assert_msg(dm < 1e-3, "%s: adam_m differs by %g (relative)", oc->name, dm);
@@ -179,7 +149,7 @@ START_TEST(accumulation_equals_large_batch)
     train_ok(1, "acc1", keys);
     snprintf(keys, sizeof keys, "%s steps=4 batch_size=4 grad_accum=2", OBJECTIVES[1].keys);
     train_ok(1, "acc2", keys);
-    char *a = ckpt_of("acc1", 4), *b = ckpt_of("acc2", 4);
+    char *a = test_ckpt_of(dir, "acc1", 4), *b = test_ckpt_of(dir, "acc2", 4);
     double d = section_diff(a, b, "params");
     ck_assert_msg(d < OBJECTIVES[1].tol, "params differ by %g", d);
     free(a);
@@ -199,16 +169,16 @@ START_TEST(resume_is_bitwise)
     snprintf(rest, sizeof rest, "rest-%s", oc->name);
     snprintf(keys, sizeof keys, "%s steps=8 batch_size=4 ckpt_every=4 ckpt_keep=2", oc->keys);
     train_ok(2, straight, keys);
-    char *mid = ckpt_of(straight, 4);
+    char *mid = test_ckpt_of(dir, straight, 4);
     snprintf(keys, sizeof keys, "%s steps=8 batch_size=4 resume=%s", oc->keys, mid);
     char *out = NULL;
     ck_assert_int_eq(train(2, rest, keys, &out), 0);
     ck_assert_msg(strstr(out, "resumed from checkpoint") != NULL, "%s", out);
     free(out);
-    char *a = ckpt_of(straight, 8), *b = ckpt_of(rest, 8);
+    char *a = test_ckpt_of(dir, straight, 8), *b = test_ckpt_of(dir, rest, 8);
     const char *sections[] = {"params", "adam_m", "adam_v", "ema"};
     for (int i = 0; i < 4; i++)
-        ck_assert_msg(sections_bitwise_equal(a, b, sections[i]), "%s: section %s differs",
+        ck_assert_msg(test_ckpt_sections_equal(a, b, sections[i]), "%s: section %s differs",
                       oc->name, sections[i]);
     free(a);
     free(b);
@@ -229,7 +199,7 @@ START_TEST(signal_checkpoint_and_resume)
     ck_assert_int_eq(train(2, "sig", sig_keys, &out), 99);
     ck_assert_msg(strstr(out, "stop requested") != NULL, "%s", out);
     free(out);
-    char *at15 = ckpt_of("sig", 15);
+    char *at15 = test_ckpt_of(dir, "sig", 15);
     ck_assert_msg(access(at15, F_OK) == 0, "no checkpoint at the signal step: %s", at15);
     free(at15);
     char *resume = NULL;
@@ -237,9 +207,9 @@ START_TEST(signal_checkpoint_and_resume)
     free(sig_keys);
     ck_assert_msg(strstr(resume, "resumed from checkpoint") != NULL, "%s", resume);
     free(resume);
-    char *a = ckpt_of("sig-straight", 40), *b = ckpt_of("sig", 40);
-    ck_assert(sections_bitwise_equal(a, b, "params"));
-    ck_assert(sections_bitwise_equal(a, b, "adam_v"));
+    char *a = test_ckpt_of(dir, "sig-straight", 40), *b = test_ckpt_of(dir, "sig", 40);
+    ck_assert(test_ckpt_sections_equal(a, b, "params"));
+    ck_assert(test_ckpt_sections_equal(a, b, "adam_v"));
     free(a);
     free(b);
 }
@@ -250,7 +220,7 @@ END_TEST
 START_TEST(bad_checkpoints_are_rejected)
 {
     train_ok(1, "good", "objective=mdlm steps=2 batch_size=4");
-    char *good = ckpt_of("good", 2);
+    char *good = test_ckpt_of(dir, "good", 2);
     size_t n = 0;
     unsigned char *bytes = test_read_file(good, &n);
     ck_assert_uint_gt(n, 1000);
@@ -312,7 +282,7 @@ START_TEST(sampler_is_deterministic)
     snprintf(run, sizeof run, "samp-%s", oc->name);
     snprintf(keys, sizeof keys, "%s steps=3 batch_size=4", oc->keys);
     train_ok(1, run, keys);
-    char *ck = ckpt_of(run, 3), *sample = test_bin("duet-sample");
+    char *ck = test_ckpt_of(dir, run, 3), *sample = test_bin("duet-sample");
     const char *variants[3] = {"seed=3", "seed=3 sample_batch=2", "seed=4"};
     char *text[3];
     for (int v = 0; v < 3; v++) {
@@ -348,7 +318,7 @@ START_TEST(eval_tool)
 {
     train_ok(1, "judge", "objective=ar steps=2 batch_size=4");
     train_ok(1, "gen", "objective=mdlm steps=2 batch_size=4");
-    char *judge = ckpt_of("judge", 2), *gen = ckpt_of("gen", 2);
+    char *judge = test_ckpt_of(dir, "judge", 2), *gen = test_ckpt_of(dir, "gen", 2);
     char *sample = test_bin("duet-sample"), *eval = test_bin("duet-eval");
     char *samples = test_strf("%s/gen.txt", dir), *json = test_strf("%s/eval.json", dir);
     char *cmd = test_strf("%s ckpt=%s n_samples=24 sample_steps=4 output=%s", sample, gen, samples);
@@ -398,7 +368,7 @@ START_TEST(eval_tool)
                     train_bin, dir, conf2, dir);
     ck_assert_int_eq(test_run(cmd, NULL), 0);
     free(cmd);
-    char *judge2 = ckpt_of("judge2", 1);
+    char *judge2 = test_ckpt_of(dir, "judge2", 1);
     cmd = test_strf("%s samples=%s judge=%s ckpt=%s", eval, samples, judge2, gen);
     ck_assert_int_eq(test_run(cmd, &out), 1);
     ck_assert_msg(strstr(out, "tokenizer") && strstr(out, gen), "%s", out);

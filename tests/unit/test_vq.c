@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "../../src/objectives/vq.h"
-#include "duet/ckpt.h"
 #include "duet/config.h"
 #include "duet/objective.h"
 #include "gradcheck.h"
@@ -242,25 +241,16 @@ static void remove_data(void)
 static void train_ok(int np, const char *run, const char *keys)
 {
     char *out = NULL;
-    char *cmd = test_strf("launch/duet-mpirun.sh -np %d %s run_dir=%s/%s %s", np, train_prefix, dir,
-                          run, keys);
-    int rc = test_run(cmd, &out);
-    ck_assert_msg(rc == 0, "%s failed with %d:\n%s", cmd, rc, out);
+    int rc = test_train_run(np, train_prefix, dir, run, keys, &out);
+    ck_assert_msg(rc == 0, "duet-train (%d ranks, %s) failed with %d:\n%s", np, keys, rc, out);
     free(out);
-    free(cmd);
 }
 
 static void *section(const char *run, int step, const char *name, size_t *n)
 {
-    char *sub = test_strf("%s/%s", dir, run), path[8192];
-    ck_assert_int_eq(duet_ckpt_path(sub, step, path, sizeof path), 0);
-    free(sub);
-    duet_err err;
-    duet_ckpt *h = duet_ckpt_open(path, &err);
-    ck_assert_msg(h != NULL, "%s", err.msg);
-    void *buf = NULL;
-    ck_assert_int_eq(duet_ckpt_read_alloc(h, name, (size_t)1 << 30, &buf, n, &err), 0);
-    duet_ckpt_close(h);
+    char *path = test_ckpt_of(dir, run, step);
+    void *buf = test_ckpt_section(path, name, n);
+    free(path);
     return buf;
 }
 
@@ -319,15 +309,13 @@ START_TEST(resume_is_bitwise)
     train_ok(1, "part", keys);
     snprintf(keys, sizeof keys, "%s steps=6 batch_size=4 resume=auto", VQ_KEYS);
     train_ok(1, "part", keys);
+    char *a = test_ckpt_of(dir, "full", 6), *b = test_ckpt_of(dir, "part", 6);
     const char *names[] = {"params", "adam_v", "objective"};
-    for (int i = 0; i < 3; i++) {
-        size_t na, nb;
-        void *a = section("full", 6, names[i], &na), *b = section("part", 6, names[i], &nb);
-        ck_assert_uint_eq(na, nb);
-        ck_assert_msg(memcmp(a, b, na) == 0, "section %s differs after resume", names[i]);
-        free(a);
-        free(b);
-    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(test_ckpt_sections_equal(a, b, names[i]), "section %s differs after resume",
+                      names[i]);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -342,16 +330,14 @@ START_TEST(pipeline_generates_text)
     char keys[2048];
     snprintf(keys, sizeof keys, "%s steps=3 batch_size=8", VQ_KEYS);
     train_ok(1, "ae", keys);
-    char *sub = test_strf("%s/ae", dir), vq[8192];
-    ck_assert_int_eq(duet_ckpt_path(sub, 3, vq, sizeof vq), 0);
-    free(sub);
+    char *vq = test_ckpt_of(dir, "ae", 3);
     char *lm_keys = test_strf("objective=vqlm seq_len=32 dim=32 n_layer=1 n_head=2 steps=3 "
                               "batch_size=4 lr=3e-3 warmup=1 log_every_s=60 ckpt_every=0 seed=5 "
                               "vq_ckpt=%s", vq);
     train_ok(1, "lm", lm_keys);
     free(lm_keys);
-    char *sample = test_bin("duet-sample"), *ck = test_strf("%s/lm", dir), lm[8192];
-    ck_assert_int_eq(duet_ckpt_path(ck, 3, lm, sizeof lm), 0);
+    free(vq);
+    char *sample = test_bin("duet-sample"), *lm = test_ckpt_of(dir, "lm", 3);
     const char *variants[3] = {"seed=3", "seed=3 sample_batch=2", "seed=4"};
     char *text[3];
     for (int v = 0; v < 3; v++) {
@@ -377,7 +363,7 @@ START_TEST(pipeline_generates_text)
     for (int v = 0; v < 3; v++)
         free(text[v]);
     free(sample);
-    free(ck);
+    free(lm);
 }
 END_TEST
 
