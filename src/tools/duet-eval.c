@@ -203,6 +203,7 @@ static int run(const duet_config *c, duet_err *err)
         rc = judge_metrics(c, &samples, &rep, err);
     if (rc == 0) {
         duet_report_num(&rep, "eval_seconds", duet_now() - t0);
+        duet_report_num(&rep, "peak_rss_mb", (double)duet_peak_rss() / 1e6);
         FILE *out = stdout;
         if (*c->output && !(out = fopen(c->output, "w")))
             rc = duet_errf(err, "cannot open output '%s': %s", c->output, strerror(errno));
