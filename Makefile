@@ -168,22 +168,22 @@ check-integration: all $(TEST_TOOLS)
 	@for t in $(sort $(wildcard tests/integration/test_*.sh)); do \
 	  echo "== $$t"; DUET_BUILD=$(BUILD) sh $$t || exit 1; done
 
-# The unit suites built with SAN=1 in their own BUILD dir (ASan+UBSan, halting
-# on the first report), two suites at a time. The `train` suite is left out:
-# it runs duet-train end to end for every objective, takes minutes under ASan
-# and its code is covered by the other suites and the integration tests.
-# OpenMPI keeps allocations until exit (tests/san/lsan.supp); suites that
-# launch the MPI binaries (SAN_MPI_SUITES) need full stacks to match them.
+# The whole unit suite built with SAN=1 in its own BUILD dir (ASan+UBSan,
+# halting on the first report), two suites at a time; `train` (duet-train end
+# to end for every objective, ~2 minutes under ASan) starts first so that the
+# others run beside it. OpenMPI keeps allocations until exit
+# (tests/san/lsan.supp); suites that launch the MPI binaries (SAN_MPI_SUITES)
+# need full stacks to match them.
 SAN_BUILD := build/san
-SAN_SKIP := train
-SAN_MPI_SUITES := vq
+SAN_FIRST := train
+SAN_MPI_SUITES := train vq
 SAN_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/san/lsan.supp:print_suppressions=0
 check-san:
 	@$(MAKE) --no-print-directory SAN=1 BUILD=$(SAN_BUILD) all $(SAN_BUILD)/tests/unit_tests \
 	  $(SAN_BUILD)/tests/corrupt
 	@mkdir -p $(SAN_BUILD)/log
-	@printf '%s\n' $(filter-out $(SAN_SKIP),$(UNIT_NAMES)) | xargs -P 2 -I{} sh -c ' \
+	@printf '%s\n' $(SAN_FIRST) $(filter-out $(SAN_FIRST),$(UNIT_NAMES)) | xargs -P 2 -I{} sh -c ' \
 	  case " $(SAN_MPI_SUITES) " in *" {} "*) u=0;; *) u=1;; esac; \
 	  if $(SAN_ENV) ASAN_OPTIONS=halt_on_error=1:fast_unwind_on_malloc=$$u DUET_BUILD=$(SAN_BUILD) \
 	     CK_RUN_SUITE={} $(SAN_BUILD)/tests/unit_tests >$(SAN_BUILD)/log/{}.log 2>&1; \
