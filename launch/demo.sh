@@ -17,7 +17,7 @@ echo "== 2/4 shards"
     tokenizer="$OUT/tokenizer.bin" out_dir="$OUT/data" num_shards=2
 "$BIN/duet-prep" stats "$OUT/data"
 
-echo "== 3/4 train: mdlm on 2 ranks (configs/mdlm-tiny.conf, about 2 minutes)"
+echo "== 3/4 train: mdlm on 2 ranks (configs/mdlm-tiny.conf, 300 steps: under a minute on 2 idle cores)"
 rm -rf "$OUT/run"
 launch/duet-mpirun.sh -np 2 "$BIN/duet-train" configs/mdlm-tiny.conf \
     tokenizer="$OUT/tokenizer.bin" train_data="$OUT/data/train" val_data="$OUT/data/val" \
