@@ -39,8 +39,11 @@ int duet_model_load(duet_model *m, const char *path, int use_ema, int max_batch,
         goto out;
     m->obj = duet_objective_create(&m->cfg, duet_tokenizer_vocab_size(m->tok), &m->params,
                                    max_batch, err);
-    if (!m->obj)
+    if (!m->obj) {
+        /* a config that builds no model is a bad checkpoint: say which one */
+        duet_err_prefix(err, "%s", path);
         goto out;
+    }
     duet_params_alloc(&m->params);
     size_t bytes = m->params.total * sizeof(float);
     if (duet_ckpt_read(h, "params", m->params.w, bytes, err) != 0)
